@@ -1,5 +1,6 @@
-"""The session recorder: every successful open, operation, save and display change becomes one
-line of plain Python, flushed to disk at once.
+"""The session recorder: each successful open, run, save and display becomes a line of Python.
+
+Lines are flushed to disk as they are recorded, so a crash loses nothing that completed.
 
 The log format (ARCHITECTURE §5)::
 

@@ -546,7 +546,8 @@ def make_operation(func: Callable[..., Any], *, id: str, title: str | None = Non
     if title is None:
         title = id.split(".")[-1].replace("_", " ").capitalize()
     return Operation(id=id, func=func, title=title, menu=menu, inputs=tuple(inputs),
-                     params=tuple(params), summary=summary, doc=inspect.cleandoc(func.__doc__ or ""),
+                     params=tuple(params), summary=summary,
+                     doc=inspect.cleandoc(func.__doc__ or ""),
                      cheap=cheap, gpu=gpu, plugin=plugin)
 
 
