@@ -34,7 +34,7 @@ from .registry import Range, Step, Units, Widget
 
 _LAZY = {
     "open": "api", "save": "api", "from_array": "api", "run": "api", "operations": "api",
-    "operation": "api", "display": "api", "display_settings": "api", "plugins": "api",
+    "operation": "api", "display": "api", "display_settings": "api", "plugin_report": "api",
     "formats": "api",
     "recording": "recorder", "Recorder": "recorder",
     "submit": "tasks", "Task": "tasks", "report_progress": "tasks", "check_cancelled": "tasks",

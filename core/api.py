@@ -22,7 +22,7 @@ from .recorder import active_recorders
 from .registry import Operation
 
 __all__ = ["open", "save", "from_array", "run", "operations", "operation", "display",
-           "display_settings", "plugins", "formats", "DISPLAY_KEYS"]
+           "display_settings", "plugin_report", "formats", "DISPLAY_KEYS"]
 
 
 def _attach(result: Any, node: Any) -> Any:
@@ -344,7 +344,7 @@ def display_settings(dataset: Any) -> dict[str, Any]:
         return {}
 
 
-def plugins() -> list[Any]:
+def plugin_report() -> list[Any]:
     """Report every plugin: loaded or failed, with its error and operations.
 
     Returns

@@ -34,13 +34,14 @@ def resources_dir() -> Path:
     Returns
     -------
     Path
-        ``resources/`` of a source checkout, or the installed ``micrographia/resources``.
+        The installed ``micrographia.resources`` package folder (``resources/`` in a checkout).
     """
-    here = Path(__file__).resolve().parent
-    for cand in (here / "resources", here.parent / "resources"):
-        if (cand / "examples").is_dir():
-            return cand
-    raise MicrographiaError("the bundled resources folder was not found")
+    import importlib.util
+
+    spec = importlib.util.find_spec("micrographia.resources")
+    if spec is None or not spec.submodule_search_locations:
+        raise MicrographiaError("the bundled resources were not found; reinstall Micrographia")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _cmd_info(ns: argparse.Namespace) -> int:
@@ -95,10 +96,10 @@ def _cmd_operations(ns: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(ns: argparse.Namespace) -> int:
-    from .api import plugins
+    from .api import plugin_report
 
     status = 0
-    for p in plugins():
+    for p in plugin_report():
         src = f"{p.distribution} {p.version}".strip() or "registered in code"
         if p.loaded:
             print(f"ok      {p.name:<24} {src:<24} {len(p.operations)} operation(s): "

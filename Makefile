@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (see README.md):
+#   make run    create the environment if missing, install, and run the bundled example
+#   make test   create the environment if missing, install, lint, and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.micrographia-installed
+OUT ?= micrographia-demo
+
+.PHONY: run test lint bench examples clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]" -e examples/micrographia-example-plugin
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/micrographia demo --out $(OUT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_core_ops.py
+
+examples: $(STAMP)
+	$(PY) resources/make_examples.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache $(OUT)

@@ -1,0 +1,1 @@
+"""Package data: example datasets and logs made by the Micrographia project."""
