@@ -134,9 +134,13 @@ def _cmd_provenance(ns: argparse.Namespace) -> int:
 def _cmd_device(ns: argparse.Namespace) -> int:
     from . import backend, settings
 
+    if ns.refresh:
+        backend.probe(refresh=True)
     report = backend.probe_report()
-    print(f"device setting : {settings.get().device}")
-    print(f"selected       : {backend.selected_device()}")
+    report.setdefault("setting", settings.get().device)
+    report.setdefault("selected", backend.selected_device())
+    for k in ("setting", "selected"):  # the answer first, then what the probe found
+        print(f"{k:<15}: {report.pop(k)}")
     for k, v in report.items():
         print(f"{k:<15}: {v}")
     return 0
@@ -195,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="write the log to this file")
     s.set_defaults(func=_cmd_provenance)
     s = sub.add_parser("device", help="show the compute device and GPU probe")
+    s.add_argument("--refresh", action="store_true", help="probe the GPU again (ignore the cache)")
     s.set_defaults(func=_cmd_device)
     s = sub.add_parser("demo", help="replay the bundled example log on the bundled data")
     s.add_argument("--out", default="micrographia-demo", help="output folder")
