@@ -370,3 +370,19 @@ def test_non_uniform_axis_gets_best_uniform_approximation(tmp_path):
     assert d.axes[0].scale == pytest.approx(slope) and d.axes[0].offset == pytest.approx(intercept)
     assert d.axes[0].units == "eV" and d.axes[0].name == "Energy"
     assert d.title == "nu"
+
+
+def test_user_entries_under_micrographia_metadata_survive(tmp_path):
+    """Ground truth stored under metadata.Micrographia round-trips; provenance does not leak."""
+    truth = np.arange(6, dtype=np.float32).reshape(2, 3)
+    d = mg.from_array(np.zeros((4, 5), np.uint8),
+                      metadata={"Micrographia": {"ground_truth": {"maps": truth, "n": 3}}})
+    f = mg.save(d, tmp_path / "gt.hspy")
+    back = mg.open(f)
+    gt = back.metadata["Micrographia"]["ground_truth"]
+    np.testing.assert_array_equal(gt["maps"], truth)
+    assert gt["n"] == 3
+    assert "provenance" not in back.metadata["Micrographia"]
+    again = mg.save(back, tmp_path / "again.hspy")  # re-saving keeps the entry once
+    np.testing.assert_array_equal(mg.open(again).metadata["Micrographia"]["ground_truth"]["maps"],
+                                  truth)

@@ -23,6 +23,9 @@ _SPECTRAL_TYPES = ("EELS", "EDS", "EDS_SEM", "EDS_TEM", "CL", "PL", "Raman")
 _LENGTH_PREFIXES = ((1e-9, "nm"), (1e-6, "µm"), (1e-3, "mm"))
 
 
+# Entries of metadata.Micrographia that belong to one written file, not to the data.
+_FILE_LEVEL_KEYS = ("provenance", "display", "intensity")
+
 def normalise_length_units(scale: float, offset: float, units: str) -> tuple[float, float, str]:
     """Express a length in metres with a readable prefix (nm, µm or mm).
 
@@ -286,6 +289,10 @@ def signal_to_dataset(sig: Mapping[str, Any], *, fallback_title: str, lazy: bool
     metadata.pop("_HyperSpy", None)
     ours = metadata.pop("Micrographia", None)
     saved_intensity = ours.get("intensity") if isinstance(ours, dict) else None
+    if isinstance(ours, dict):  # keep user entries (e.g. ground truth), not the file-level ones
+        kept = {k: v for k, v in ours.items() if k not in _FILE_LEVEL_KEYS}
+        if kept:
+            metadata["Micrographia"] = kept
     if isinstance(metadata.get("General"), dict):
         metadata["General"].pop("FileIO", None)
 
@@ -445,12 +452,14 @@ def dataset_to_signal(ds: Dataset, *, provenance_log: str | None = None,
     from ..dataset import thaw
 
     md = _writable(thaw(ds.metadata))
-    md.pop("Micrographia", None)
+    previous = md.pop("Micrographia", None)
     md.pop("_HyperSpy", None)
     general = md.setdefault("General", {})
     general["title"] = ds.title
     md.setdefault("Signal", {}).setdefault("signal_type", "")
     mg: dict[str, Any] = {}
+    if isinstance(previous, dict):  # user entries survive; provenance/display are the file's own
+        mg.update({k: v for k, v in previous.items() if k not in _FILE_LEVEL_KEYS})
     if ds.intensity != Intensity():
         if ds.intensity.units:
             md["Signal"].setdefault("quantity", f"Intensity ({ds.intensity.units})")
