@@ -26,7 +26,7 @@ lint: $(STAMP)
 # tests/app/ and run afterwards with Qt available, offscreen.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	MICROGRAPHIA_BLOCK_QT=1 $(PY) -m pytest -q --ignore=tests/app
+	MICROGRAPHIA_BLOCK_QT=1 $(PY) -m pytest -q -p no:pytest-qt --ignore=tests/app
 	if [ -d tests/app ]; then $(PY) -m pytest -q tests/app; fi
 
 bench: $(STAMP)
