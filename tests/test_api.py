@@ -25,7 +25,7 @@ def test_open_lazily_above_threshold(tmp_path, monkeypatch):
 
 
 def test_open_records_absolute_path(tmp_path, monkeypatch):
-    f = mg.save(mg.from_array(np.ones((4, 4))), tmp_path / "a.hspy")
+    mg.save(mg.from_array(np.ones((4, 4))), tmp_path / "a.hspy")
     monkeypatch.chdir(tmp_path)
     with mg.recording() as rec:
         mg.open("a.hspy")

@@ -5,7 +5,8 @@ import pytest
 
 import micrographia as mg
 
-hs = pytest.importorskip("hyperspy.api", reason="HyperSpy is not installed (pip install -e .[test])")
+hs = pytest.importorskip("hyperspy.api",
+                        reason="HyperSpy is not installed (pip install -e .[test])")
 
 
 @pytest.mark.parametrize("kind", ["image", "stack", "si"])
