@@ -12,9 +12,8 @@ table (:data:`LUT_SIZE` entries, one per small step of ``t``, fine enough for th
 the log mapping) by :func:`lut`, and the levels come
 from :func:`levels`.
 
-Two maps the exporter does not know yet (``"RdBu"``, diverging about the centre of the range,
-and ``"phase"``, cyclic for phase images) are defined here; they should move to
-:mod:`micrographia.io.render` so that exported PNGs can use them too.
+The colormaps (including the diverging ``"RdBu"`` and the cyclic ``"phase"``) are those of
+:mod:`micrographia.io.render`, so exported PNGs use the same tables.
 """
 
 from __future__ import annotations
@@ -45,18 +44,6 @@ MAPPINGS: tuple[str, ...] = ("linear", "sqrt", "log")
 DEFAULTS: dict[str, Any] = {"cmap": "grey", "clim": None, "gamma": 1.0, "mapping": "linear",
                             "invert": False, "auto_saturation": 0.35}
 
-# Colour anchors of the maps that core's renderer lacks (evenly spaced, interpolated linearly
-# to 256 entries).  "RdBu" is ColorBrewer's 11-class red-blue diverging scheme (blue for
-# negative values, near-white at the centre); "phase" is a cyclic light-blue-dark-red-light
-# loop (first and last colours equal) for phase images.  viridis, cividis and RdBu are
-# readable with the common colour-vision deficiencies.
-_EXTRA_ANCHORS: dict[str, tuple[str, ...]] = {
-    "RdBu": ("#053061", "#2166AC", "#4393C3", "#92C5DE", "#D1E5F0", "#F7F7F7", "#FDDBC7",
-             "#F4A582", "#D6604D", "#B2182B", "#67001F"),
-    "phase": ("#E2D9E2", "#A5B6D0", "#6A87C0", "#5A4DAC", "#3E2162", "#2F1436", "#5B1A3E",
-              "#8C2E3D", "#B5614D", "#CFA08C", "#E2D9E2"),
-}
-
 #: Colormap names offered in the Colormaps menu.  ``grey`` first; ``viridis``, ``cividis``
 #: and ``RdBu`` are colour-blind safe; ``RdBu`` is diverging (use a clim symmetric about
 #: zero); ``phase`` is cyclic (for phase images in radians).
@@ -84,16 +71,6 @@ def colormap(name: str) -> np.ndarray:
     ParameterError
         For an unknown name.
     """
-    for key, anchors in _EXTRA_ANCHORS.items():
-        if str(name).lower() == key.lower():
-            rgb = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in anchors],
-                           dtype=np.float64)
-            x = np.linspace(0.0, 1.0, 256)
-            xa = np.linspace(0.0, 1.0, len(rgb))
-            table = np.rint(np.stack([np.interp(x, xa, rgb[:, c]) for c in range(3)], axis=1))
-            table = table.astype(np.uint8)
-            table.flags.writeable = False
-            return table
     try:
         return _render.colormap(name)
     except ParameterError:

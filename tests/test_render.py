@@ -107,12 +107,25 @@ def test_colormaps_are_smooth_and_monotonic_in_lightness():
         lut = colormap(name).astype(float)
         assert np.abs(np.diff(lut, axis=0)).max() <= 12, name
         luma = lut @ [0.299, 0.587, 0.114]
+        if name in ("RdBu", "phase"):
+            continue  # diverging and cyclic maps are not monotonic by design (tested below)
         if name != "plasma":  # plasma's blue end is slightly brighter than its purple
             assert np.all(np.diff(luma) > -1.0), name
     hot = colormap("hot")
     assert tuple(hot[93]) == (255, 0, 0) or hot[93, 0] >= 250  # red saturates first
     with pytest.raises(mg.ParameterError, match="unknown colormap"):
         colormap("jet")
+
+
+def test_diverging_and_cyclic_maps():
+    rdbu = colormap("RdBu").astype(float)
+    luma = rdbu @ [0.299, 0.587, 0.114]
+    assert 120 <= int(np.argmax(luma)) <= 135  # lightest at the centre (zero of a symmetric clim)
+    assert rdbu[0, 2] > rdbu[0, 0] and rdbu[-1, 0] > rdbu[-1, 2]  # blue low end, red high end
+    phase = colormap("phase")
+    np.testing.assert_array_equal(phase[0], phase[-1])  # -pi and +pi get the same colour
+    rgb = render(_img(np.array([[-1.0, 0.0, 1.0]])), {"cmap": "RdBu", "clim": (-1, 1)})
+    assert rgb[0, 1].min() >= 240  # zero is near-white
 
 
 def test_nan_goes_to_the_low_end():

@@ -43,8 +43,18 @@ _ANCHORS: dict[str, tuple[str, ...]] = {
                "#FA9E3B", "#FDC926", "#F0F921"),
     "cividis": ("#00204D", "#00336F", "#39486B", "#575C6D", "#707173", "#8A8779", "#A69D75",
                 "#C4B56C", "#E4CF5B", "#FFEA46"),
+    # ColorBrewer's 11-class red-blue diverging scheme (blue for low values, near-white at the
+    # centre): use it with a clim symmetric about zero (strain, difference images).
+    "rdbu": ("#053061", "#2166AC", "#4393C3", "#92C5DE", "#D1E5F0", "#F7F7F7", "#FDDBC7",
+             "#F4A582", "#D6604D", "#B2182B", "#67001F"),
+    # A cyclic light-blue-dark-red-light loop (first and last colours equal) for phase images.
+    "phase": ("#E2D9E2", "#A5B6D0", "#6A87C0", "#5A4DAC", "#3E2162", "#2F1436", "#5B1A3E",
+              "#8C2E3D", "#B5614D", "#CFA08C", "#E2D9E2"),
 }
-COLORMAPS = ("gray", "grey", "viridis", "inferno", "magma", "plasma", "cividis", "hot")
+#: Known colormap names. viridis, cividis and RdBu stay readable with the common colour-vision
+#: deficiencies; RdBu is diverging, phase is cyclic.
+COLORMAPS = ("gray", "grey", "viridis", "inferno", "magma", "plasma", "cividis", "hot", "RdBu",
+             "phase")
 _MAPPINGS = ("linear", "log", "sqrt")
 
 
