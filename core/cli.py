@@ -159,10 +159,16 @@ def _cmd_demo(ns: argparse.Namespace) -> int:
 
 
 def _start_gui(argv: Sequence[str]) -> int:
+    """Start the desktop app: ``micrographia [FILE…]`` or ``--screenshot OUT.png FILE…``."""
     try:
         from .app import main as app_main  # type: ignore[attr-defined]
-    except ImportError:
-        print("The desktop app is not installed in this version of Micrographia.\n"
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        why = (f"it needs {missing}, which is not installed "
+               "(pip install PySide6-Essentials pyqtgraph)"
+               if missing.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6")
+               else f"it could not be imported: {exc}")
+        print(f"The desktop app cannot start: {why}.\n"
               "Headless commands work now; see `micrographia --help`, e.g.\n"
               "  micrographia demo --out demo_out\n"
               "  micrographia info FILE", file=sys.stderr)
@@ -223,7 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"info", "formats", "operations", "plugins", "replay", "provenance", "device",
                 "demo"}
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    gui_options = ("--screenshot",)
+    if not argv or argv[0].startswith(gui_options) or (
+            argv[0] not in commands and not argv[0].startswith("-")):
         return _start_gui(argv)
     if argv[0] == "replay":
         from . import replay
