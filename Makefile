@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (see README.md):
-#   make run    create the environment if missing, install, and run the bundled example
+#   make run    create the environment if missing, install, and start the app on the bundled
+#               example data (with no display: replay the bundled example log headlessly)
 #   make test   create the environment if missing, install, lint, and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]" -e examples/micrographia-example-plugin
 	touch $(STAMP)
 
+# With a screen: the app on the bundled example data. Without one: a headless replay of the
+# bundled example log, which says where its outputs went.
 run: $(STAMP)
-	$(VENV)/bin/micrographia demo --out $(OUT)
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  $(VENV)/bin/micrographia resources/examples/drift_series.hspy resources/examples/eds_si.hspy; \
+	else \
+	  echo "no display: replaying the bundled example log headlessly"; \
+	  $(VENV)/bin/micrographia demo --out $(OUT); \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
