@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 
 import numpy as np
@@ -17,14 +15,7 @@ from micrographia.plugin_manager import get_host
 from micrographia.recorder import active_recorders
 from micrographia.tasks import check_cancelled, report_progress
 
-try:
-    if os.environ.get("MICROGRAPHIA_TEST_FAKE_VIEWS") == "1":
-        raise ImportError("fake views requested")
-    import micrographia.app.views  # noqa: F401
-
-    REAL_VIEWS = True
-except ImportError:  # the views part is not there yet: test the shell with a contract fake
-    REAL_VIEWS = False
+REAL_VIEWS = True  # the shell is tested with the real views
 
 
 @pytest.fixture
@@ -44,14 +35,6 @@ def no_modal(monkeypatch):
 
 @pytest.fixture
 def make_shell(qtbot, monkeypatch, no_modal):
-    if not REAL_VIEWS:
-        from _shell_fakes import fake_views_module
-
-        import micrographia.app
-
-        fake = fake_views_module()
-        monkeypatch.setitem(sys.modules, "micrographia.app.views", fake)
-        monkeypatch.setattr(micrographia.app, "views", fake, raising=False)
     from micrographia.app import MainWindow
 
     made = []
