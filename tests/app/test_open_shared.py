@@ -67,8 +67,8 @@ def test_real_file_opens_in_the_right_windows(shell, qtbot, shared_data, name):
         if ds.kind in ("image", "stack") and getattr(view, "image_item", None) is not None:
             ax_y, ax_x = ds.sig_axes
             x0, x1, y0, y1 = _calibrated_extent(view, ds)
-            xs = sorted((ax_x.coords()[0] - ax_x.scale / 2, ax_x.coords()[-1] + ax_x.scale / 2))
-            ys = sorted((ax_y.coords()[0] - ax_y.scale / 2, ax_y.coords()[-1] + ax_y.scale / 2))
+            xs = sorted((ax_x.coords[0] - ax_x.scale / 2, ax_x.coords[-1] + ax_x.scale / 2))
+            ys = sorted((ax_y.coords[0] - ax_y.scale / 2, ax_y.coords[-1] + ax_y.scale / 2))
             assert (x0, x1) == pytest.approx(tuple(xs), rel=1e-6, abs=1e-9), name
             assert (y0, y1) == pytest.approx(tuple(ys), rel=1e-6, abs=1e-9), name
     # the open is recorded with the file's absolute path
