@@ -819,7 +819,7 @@ class MainWindow(QtWidgets.QMainWindow):
         win = window if window is not None else self._active
         if win is None or not op.inputs:
             return False
-        if not isinstance(win.dataset, op.inputs[0].kind):
+        if not op.accepts(win.dataset):  # input type, dataset kind and dtype
             return False
         required = [i for i in op.inputs[1:] if not i.optional]
         for spec in required:

@@ -78,7 +78,8 @@ class PluginRegistrar:
         self.added: list[str] = []
 
     def add(self, func: Callable[..., Any], *, id: str, title: str | None = None,
-            menu: str = "", cheap: bool = False, gpu: bool = False) -> Operation:
+            menu: str = "", cheap: bool = False, gpu: bool = False,
+            kinds: tuple[str, ...] | list[str] = (), dtypes: str = "") -> Operation:
         """Register an operation (see :meth:`micrographia.registry.Registry.add`).
 
         Parameters
@@ -95,6 +96,10 @@ class PluginRegistrar:
             Fast enough for a live preview.
         gpu : bool
             The function accepts cupy arrays.
+        kinds : sequence of str
+            Accepted kinds of the first input (e.g. ``("signal2d",)``); empty accepts any.
+        dtypes : str
+            Accepted dtype kind characters of the first input (e.g. ``"b"`` for masks).
 
         Returns
         -------
@@ -102,7 +107,7 @@ class PluginRegistrar:
             The registered operation.
         """
         op = self._registry.add(func, id=id, title=title, menu=menu, cheap=cheap, gpu=gpu,
-                                plugin=self._plugin)
+                                plugin=self._plugin, kinds=kinds, dtypes=dtypes)
         self.added.append(op.id)
         return op
 

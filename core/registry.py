@@ -392,6 +392,13 @@ class Operation:
         Accepts cupy arrays (runs on the GPU when the device setting allows).
     plugin : str
         Name of the plugin that registered it.
+    kinds : tuple of str
+        Dataset kinds the first input may have (:attr:`Dataset.kind` values, or
+        ``"signal2d"`` / ``"signal1d"`` for any dataset with two / one signal axes); empty
+        accepts any.
+    dtypes : str
+        numpy dtype kind characters the first input's data may have (``"b"`` for masks,
+        ``"iub"`` for label images, ``"f"`` ...); empty accepts any.
     """
 
     id: str
@@ -405,6 +412,58 @@ class Operation:
     cheap: bool = False
     gpu: bool = False
     plugin: str = ""
+    kinds: tuple[str, ...] = ()
+    dtypes: str = ""
+
+    def input_problem(self, obj: Any) -> str:
+        """Say why ``obj`` cannot be this operation's first input ("" when it can).
+
+        The app enables menu entries with it; :meth:`bind` raises it as a ParameterError.
+
+        Parameters
+        ----------
+        obj : Dataset or Table
+            Candidate first input.
+
+        Returns
+        -------
+        str
+            The reason, or ``""``.
+        """
+        if not self.inputs:
+            return f"{self.id} takes no input"
+        if not isinstance(obj, self.inputs[0].kind):
+            return (f"{self.id}: input {self.inputs[0].name!r} must be a "
+                    f"{self.inputs[0].kind.__name__}, got {type(obj).__name__}")
+        if self.kinds and isinstance(obj, Dataset):
+            dims = {"signal2d": 2, "signal1d": 1}
+            ok = any(obj.kind == k or dims.get(k) == obj.signal_dims for k in self.kinds)
+            if not ok:
+                words = {"signal2d": "images (two signal axes)",
+                         "signal1d": "spectra (one signal axis)"}
+                want = " or ".join(words.get(k, f"{k} data") for k in self.kinds)
+                return f"{self.id} works on {want}, not on {obj.kind} data"
+        if self.dtypes and isinstance(obj, Dataset) and obj.dtype.kind not in self.dtypes:
+            names = {"b": "boolean (a mask)", "i": "signed integer", "u": "unsigned integer",
+                     "f": "floating point", "c": "complex"}
+            want = " or ".join(dict.fromkeys(names.get(c, c) for c in self.dtypes))
+            return f"{self.id} needs {want} data, got {obj.dtype}"
+        return ""
+
+    def accepts(self, obj: Any) -> bool:
+        """Whether ``obj`` can be this operation's first input.
+
+        Parameters
+        ----------
+        obj : Dataset or Table
+            Candidate first input.
+
+        Returns
+        -------
+        bool
+            True when :meth:`input_problem` finds nothing.
+        """
+        return not self.input_problem(obj)
 
     def param(self, name: str) -> Param:
         """Return the spec of option ``name``.
@@ -449,6 +508,10 @@ class Operation:
             n = (str(len(self.inputs)) if len(required) == len(self.inputs)
                  else f"{len(required)} to {len(self.inputs)}")
             raise ParameterError(f"{self.id} takes {n} input(s), got {len(inputs)}")
+        if inputs and inputs[0] is not None:
+            problem = self.input_problem(inputs[0])
+            if problem:
+                raise ParameterError(problem)
         for spec, value in zip(self.inputs, inputs):
             if value is None and spec.optional:
                 continue
@@ -486,12 +549,14 @@ class Operation:
                        for i in self.inputs],
             "params": [p.describe() for p in self.params],
             "cheap": self.cheap, "gpu": self.gpu, "plugin": self.plugin,
+            "kinds": list(self.kinds), "dtypes": self.dtypes,
         }
 
 
 def make_operation(func: Callable[..., Any], *, id: str, title: str | None = None,
                    menu: str = "", cheap: bool = False, gpu: bool = False,
-                   plugin: str = "") -> Operation:
+                   plugin: str = "", kinds: tuple[str, ...] | list[str] = (),
+                   dtypes: str = "") -> Operation:
     """Build an :class:`Operation` from a function's signature and docstring.
 
     Parameters
@@ -510,6 +575,10 @@ def make_operation(func: Callable[..., Any], *, id: str, title: str | None = Non
         Accepts cupy arrays.
     plugin : str
         Registering plugin's name.
+    kinds : sequence of str
+        Accepted kinds of the first input (see :class:`Operation`).
+    dtypes : str
+        Accepted dtype kind characters of the first input (see :class:`Operation`).
 
     Returns
     -------
@@ -548,7 +617,8 @@ def make_operation(func: Callable[..., Any], *, id: str, title: str | None = Non
     return Operation(id=id, func=func, title=title, menu=menu, inputs=tuple(inputs),
                      params=tuple(params), summary=summary,
                      doc=inspect.cleandoc(func.__doc__ or ""),
-                     cheap=cheap, gpu=gpu, plugin=plugin)
+                     cheap=cheap, gpu=gpu, plugin=plugin, kinds=tuple(kinds),
+                     dtypes=str(dtypes))
 
 
 class Registry:
@@ -559,7 +629,8 @@ class Registry:
 
     def add(self, func: Callable[..., Any], *, id: str, title: str | None = None,
             menu: str = "", cheap: bool = False, gpu: bool = False,
-            plugin: str = "") -> Operation:
+            plugin: str = "", kinds: tuple[str, ...] | list[str] = (),
+            dtypes: str = "") -> Operation:
         """Register ``func`` as operation ``id``.
 
         Parameters
@@ -578,6 +649,11 @@ class Registry:
             The function accepts cupy arrays.
         plugin : str
             Name of the registering plugin (filled in by the plugin manager).
+        kinds : sequence of str
+            Accepted kinds of the first input, e.g. ``("image", "stack")`` or
+            ``("signal2d",)``; empty accepts any.
+        dtypes : str
+            Accepted dtype kind characters of the first input, e.g. ``"b"`` for a mask.
 
         Returns
         -------
@@ -590,7 +666,7 @@ class Registry:
             If the id is malformed or already taken, or the signature is not an operation's.
         """
         op = make_operation(func, id=id, title=title, menu=menu, cheap=cheap, gpu=gpu,
-                            plugin=plugin)
+                            plugin=plugin, kinds=kinds, dtypes=dtypes)
         if id in self._ops:
             other = self._ops[id].plugin or "another plugin"
             raise ParameterError(f"operation id {id!r} is already registered by {other}")

@@ -190,4 +190,5 @@ def power_spectrum(dataset: Dataset, *, window: Literal["hann", "hamming", "none
 @hookimpl
 def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     registry.add(power_spectrum, id="fft.power_spectrum", title="Power spectrum (FFT)",
+                 kinds=("signal2d",),
                  menu="Process/FFT", cheap=True, gpu=True)

@@ -108,3 +108,34 @@ def test_builtin_operations_are_listed():
         assert o.summary, f"{o.id} has no docstring summary"
         for p in o.params:
             assert p.help, f"{o.id}: option {p.name} is undocumented"
+
+
+def test_accepted_kinds_and_dtypes_gate_the_first_input():
+    from micrographia.registry import Registry
+
+    def label(mask: mg.Dataset) -> mg.Dataset:
+        """Label a mask.
+
+        Parameters
+        ----------
+        mask : Dataset
+            A boolean image.
+
+        Returns
+        -------
+        Dataset
+            Labels.
+        """
+        return mask
+
+    reg = Registry()
+    op = reg.add(label, id="t.label", kinds=("signal2d",), dtypes="b")
+    mask = mg.from_array(np.zeros((4, 5), bool))
+    assert op.accepts(mask) and op.input_problem(mask) == ""
+    grey = mg.from_array(np.zeros((4, 5), np.float32))
+    assert "boolean (a mask)" in op.input_problem(grey)
+    spectrum = mg.from_array(np.zeros(8, bool), signal_dims=1)
+    assert "two signal axes" in op.input_problem(spectrum)
+    with pytest.raises(mg.ParameterError, match="needs boolean"):
+        op.bind((grey,), {})
+    assert op.describe()["kinds"] == ["signal2d"] and op.describe()["dtypes"] == "b"

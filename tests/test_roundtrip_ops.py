@@ -30,7 +30,14 @@ def _samples() -> dict[str, mg.Dataset]:
                           units="nm", title="stack")
     si = mg.from_array(rng.poisson(3, (6, 5, 128)).astype(np.uint16), signal_dims=1,
                        scale=10.0, units="eV", title="spectrum image")
-    return {"image": image, "stack": stack, "si": si}
+    yy, xx = np.mgrid[0:48, 0:64]
+    mask = mg.from_array((np.hypot(yy - 20, xx - 20) < 9) | (np.hypot(yy - 30, xx - 45) < 7),
+                         scale=0.05, units="nm", title="mask")
+    labels = mg.from_array(np.where(np.hypot(yy - 20, xx - 20) < 9, 1, 0).astype(np.int32)
+                           + np.where(np.hypot(yy - 30, xx - 45) < 7, 2, 0).astype(np.int32),
+                           scale=0.05, units="nm", title="labels")
+    # operations pick the first sample they accept (Operation.accepts: kind and dtype)
+    return {"image": image, "stack": stack, "si": si, "mask": mask, "labels": labels}
 
 
 def _ops() -> list[str]:
@@ -48,8 +55,12 @@ def sample_files(tmp_path_factory) -> dict[str, Path]:
 
 def _first_runnable(op_id: str, files: dict[str, Path]):
     errors = []
+    op = mg.operation(op_id)
     for name, path in files.items():
         d = mg.open(path)
+        if not op.accepts(d):
+            errors.append(f"{name}: {op.input_problem(d)}")
+            continue
         try:
             return name, d, mg.run(op_id, d, **EXAMPLE_OPTIONS.get(op_id, {}))
         except mg.ParameterError as exc:
@@ -132,6 +143,8 @@ def test_python_log_py_runs_every_operation(sample_files, tmp_path, monkeypatch)
         opened = {n: mg.open(p) for n, p in sample_files.items()}
         for k, op_id in enumerate(_ops()):
             for d in opened.values():
+                if not mg.operation(op_id).accepts(d):
+                    continue
                 try:
                     result = mg.run(op_id, d, **EXAMPLE_OPTIONS.get(op_id, {}))
                 except mg.ParameterError:
