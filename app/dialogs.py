@@ -644,8 +644,10 @@ class _RegionField(_Field):
                     bad.append(name)
         if bad:
             return f"start must be smaller than stop on {', '.join(bad)}"
-        if self.value() is None and not self.param.optional and self.param.default is not None:
-            return "check at least one axis"
+        if self.value() is None:
+            # an empty region selects nothing (image.crop would fail at run time): say so here
+            return ("no region: check at least one axis, or draw a rectangle ROI on the image "
+                    "before opening the dialog")
         return None
 
 

@@ -119,6 +119,7 @@ class ImageWindow(QtWidgets.QMainWindow):
         self._timer.timeout.connect(self.flush_display)
         self.view.displayChanged.connect(self._on_display_changed)
         self.view.frameChanged.connect(self._on_frame_changed)
+        self._tools: dict[str, QtWidgets.QWidget] = {}
         self._update_title()
         self.resize(self._initial_size())
 
@@ -181,8 +182,65 @@ class ImageWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802, D102
         self.flush_display()
+        self.close_tools()
         super().closeEvent(ev)
         self.closed.emit(self)
+
+    # -- tool windows (histogram, brightness/contrast, profile) ----------------------------
+    def tool(self, name: str) -> QtWidgets.QWidget | None:
+        """Return this window's open tool window ``name`` that follows the current view.
+
+        Parameters
+        ----------
+        name : str
+            Tool name (``"histogram"``, ``"brightness_contrast"``, ``"profile"``).
+
+        Returns
+        -------
+        QWidget or None
+            The tool window, None when it was closed or follows a view no longer shown.
+        """
+        tool = self._tools.get(name)
+        if tool is None:
+            return None
+        if not tool.isVisible() or getattr(tool, "view", self.view) is not self.view:
+            self._tools.pop(name, None)
+            tool.close()
+            tool.deleteLater()
+            return None
+        return tool
+
+    def set_tool(self, name: str, widget: QtWidgets.QWidget) -> None:
+        """Register a tool window; it closes with this window (one per name).
+
+        Parameters
+        ----------
+        name : str
+            Tool name.
+        widget : QWidget
+            The tool window.
+        """
+        old = self._tools.get(name)
+        if old is not None and old is not widget:
+            old.close()
+            old.deleteLater()
+        self._tools[name] = widget
+
+    def tools(self) -> dict[str, QtWidgets.QWidget]:
+        """Return the tool windows registered on this window.
+
+        Returns
+        -------
+        dict
+            Name to tool window (some may have been closed by the user).
+        """
+        return dict(self._tools)
+
+    def close_tools(self) -> None:
+        """Close every tool window of this window."""
+        for tool in self._tools.values():
+            tool.close()
+        self._tools.clear()
 
     def apply_initial_display(self, settings: Mapping[str, Any], *, record: bool) -> None:
         """Apply display settings to a new window, without an undo entry.
@@ -288,6 +346,10 @@ class ImageWindow(QtWidgets.QMainWindow):
     def _show(self, dataset: Dataset) -> None:
         if dataset.kind == self.view.dataset.kind:
             self.view.set_dataset(dataset)
+            for tool in self._tools.values():  # new values, same frame: recompute
+                refresh = getattr(tool, "refresh", None)
+                if callable(refresh) and tool.isVisible():
+                    refresh()
         else:  # another kind needs another view
             from . import views
 
@@ -298,6 +360,7 @@ class ImageWindow(QtWidgets.QMainWindow):
             self.view.displayChanged.connect(self._on_display_changed)
             self.view.frameChanged.connect(self._on_frame_changed)
             self.setCentralWidget(self.view)
+            self.close_tools()  # they follow the old view
             old.deleteLater()
             keep = {k: v for k, v in settings.items() if k != "frame"}
             prev, self._suppress_history = self._suppress_history, True

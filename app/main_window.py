@@ -258,6 +258,14 @@ class MainWindow(QtWidgets.QMainWindow):
         a("preferences", "&Preferences…", self.show_preferences)
         a("show_info", "Show &Info…", self.show_info, shortcut="Ctrl+I")
         a("scale_bar", "&Scale Bar", self.set_scale_bar, checkable=True)
+        a("brightness_contrast", "&Brightness/Contrast…", self.show_brightness_contrast,
+          shortcut="Ctrl+Shift+C",
+          tip="Display range, auto-contrast, gamma and mapping of the active image")
+        a("histogram", "&Histogram", self.show_histogram, shortcut="Ctrl+H",
+          tip="Histogram and statistics of the frame shown (or of its rectangle ROI)")
+        a("plot_profile", "Plot &Profile", self.show_profile, shortcut="Ctrl+K",
+          tip="Values along the line selection, averaged over its width (draws a horizontal "
+              "line through the centre when there is none)")
         self.actions_by_name["scale_bar"].setChecked(True)
         a("replace_mode", "Replace Current Image", lambda on: None, checkable=True,
           tip="Operations replace the active window's dataset (undoable) instead of opening "
@@ -320,16 +328,30 @@ class MainWindow(QtWidgets.QMainWindow):
         image.addAction(A["scale_bar"])
         image.addSeparator()
         menus[("Image",)] = image
+        adjust = image.addMenu("&Adjust")
+        adjust.addAction(A["brightness_contrast"])
+        menus[("Image", "Adjust")] = adjust
+        cmaps = image.addMenu("&Colormaps")
+        menus[("Image", "Colormaps")] = cmaps
+        from .display_tools import colormap_menu
+
+        self.colormap_actions = colormap_menu(cmaps, self.active_view)
+        image.addSeparator()
         process = top("&Process")
         process.addAction(A["replace_mode"])
         process.addSeparator()
         menus[("Process",)] = process
+        analyze = top("&Analyze")
+        analyze.addAction(A["histogram"])
+        analyze.addAction(A["plot_profile"])
+        analyze.addSeparator()
+        menus[("Analyze",)] = analyze
         ops = sorted(self._ops, key=lambda o: ((o.menu or "Plugins").lower(),
                                                       o.title.lower()))
         extra_tops: list[str] = []
         for op in ops:
             parts = tuple(p for p in (op.menu or "Plugins").split("/") if p)
-            if parts[0] not in ("Image", "Process") and parts[0] not in extra_tops:
+            if parts[0] not in ("Image", "Process", "Analyze") and parts[0] not in extra_tops:
                 extra_tops.append(parts[0])
         for name in sorted(extra_tops):
             menus[(name,)] = menubar.addMenu(name)
@@ -384,6 +406,17 @@ class MainWindow(QtWidgets.QMainWindow):
             The active window, None when none is open.
         """
         return self._active
+
+    def active_view(self) -> Any:
+        """Return the view of the active image window (what the display tools act on).
+
+        Returns
+        -------
+        DatasetView or None
+            None when no image window is active.
+        """
+        win = self._active
+        return win.view if isinstance(win, ImageWindow) else None
 
     def set_active_window(self, window: AnyWindow | None) -> None:
         """Make ``window`` the one the menus act on.
@@ -837,6 +870,10 @@ class MainWindow(QtWidgets.QMainWindow):
         A["close"].setEnabled(win is not None)
         A["show_info"].setEnabled(is_image)
         A["scale_bar"].setEnabled(is_image)
+        for n in ("brightness_contrast", "histogram"):
+            A[n].setEnabled(is_image)
+        A["plot_profile"].setEnabled(
+            is_image and bool(getattr(win.view, "supports_line", lambda: False)()))  # type: ignore[union-attr]
         A["undo"].setEnabled(is_image and bool(win._undo))  # type: ignore[union-attr]
         A["redo"].setEnabled(is_image and win.can_redo())  # type: ignore[union-attr]
         for op_id, act in self.op_actions.items():
@@ -1075,6 +1112,67 @@ class MainWindow(QtWidgets.QMainWindow):
         for w in self._windows:
             if isinstance(w, ImageWindow):
                 w.view.set_scale_bar(bool(visible))
+
+    def _tool(self, name: str, make: Callable[[Any, ImageWindow], QtWidgets.QWidget]
+              ) -> QtWidgets.QWidget | None:
+        """Show the image window's tool ``name`` (one per window), making it when needed."""
+        win = self._active
+        if not isinstance(win, ImageWindow):
+            return None
+        win.flush_display()
+        tool = win.tool(name)
+        if tool is None:
+            tool = make(win.view, win)
+            win.set_tool(name, tool)
+        tool.show()
+        tool.raise_()
+        tool.activateWindow()
+        return tool
+
+    def show_brightness_contrast(self) -> QtWidgets.QWidget | None:
+        """Image ▸ Adjust ▸ Brightness/Contrast… for the active image window.
+
+        The dialog (one per image window, non-modal) changes the display through
+        ``view.apply_display``; the changes are recorded as ``mg.display`` lines and undoable.
+
+        Returns
+        -------
+        BrightnessContrastDialog or None
+            The dialog (None without an active image window).
+        """
+        from .display_tools import BrightnessContrastDialog
+
+        return self._tool("brightness_contrast", BrightnessContrastDialog)
+
+    def show_histogram(self) -> QtWidgets.QWidget | None:
+        """Analyze ▸ Histogram for the active image window (one window per image window).
+
+        Returns
+        -------
+        HistogramWindow or None
+            The window, following the view's frame, display and ROI.
+        """
+        from .display_tools import HistogramWindow
+
+        return self._tool("histogram", HistogramWindow)
+
+    def show_profile(self) -> QtWidgets.QWidget | None:
+        """Analyze ▸ Plot Profile for the active image window (one window per image window).
+
+        When the view has no line selection, a horizontal line through the centre is drawn
+        (move its ends to measure another profile; the plot follows live).
+
+        Returns
+        -------
+        ProfileWindow or None
+            The window, None when the active view has no line tool.
+        """
+        from .profile import ProfileWindow
+
+        view = self.active_view()
+        if view is None or not getattr(view, "supports_line", lambda: False)():
+            return None
+        return self._tool("profile", ProfileWindow)
 
     # -- window / help ---------------------------------------------------------------------
     def _keep(self, dlg: QtWidgets.QWidget) -> None:

@@ -18,6 +18,9 @@ Conventions
 * Rectangular regions (:meth:`DatasetView.roi_region`) are returned in the form
   ``image.crop`` takes: ``{axis name: (start, stop)}`` in calibrated units, keeping the samples
   with ``start <= coordinate < stop``.
+* Line selections (:meth:`DatasetView.line_roi`, Fiji's straight line with a width) give their
+  end points as calibrated ``(y, x)`` pixel-centre coordinates and the width in pixels; the
+  profile along them is :func:`micrographia.app.profile.line_profile`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ __all__ = ["DatasetView", "ImageView2D", "StackView", "SpectrumImageView", "Four
            "SpectrumView", "FallbackView", "make_view", "ScaleBar"]
 
 _ROI_PEN = pg.mkPen((255, 200, 0), width=2)
+_LINE_PEN = pg.mkPen((255, 255, 0), width=2)
+_BAND_PEN = pg.mkPen((255, 255, 0, 150), width=1, style=QtCore.Qt.PenStyle.DashLine)
 _DETECTOR_PEN = pg.mkPen((0, 220, 255), width=2)
 _SPECTRUM_PEN = pg.mkPen((255, 210, 60), width=1.5)
 _ROI_SPECTRUM_PEN = pg.mkPen((80, 220, 255), width=1.5)
@@ -139,6 +144,12 @@ class _ImagePanel:
         plot.addItem(self.image)
         plot.showGrid(False, False)
         self.roi: pg.RectROI | None = None
+        self.line: pg.LineSegmentROI | None = None
+        self.band = pg.PlotCurveItem(pen=_BAND_PEN)  # the edges of a line wider than 1 px
+        self.band.setZValue(9)
+        self.band.setVisible(False)
+        plot.addItem(self.band)
+        self.line_width = 1
         self.scale_bar: ScaleBar | None = None
         self.bar_wanted = False
         self.raw: np.ndarray = np.zeros((1, 1))
@@ -252,6 +263,69 @@ class _ImagePanel:
         self.roi.setSize((xs[1] - xs[0], ys[1] - ys[0]))
 
 
+    # straight line selection with a width
+    def set_line_visible(self, visible: bool, on_change: Any = None) -> None:
+        if visible and self.line is None:
+            x0, x1, y0, y1 = self.extent()
+            yc = self.y_axis.offset + self.y_axis.scale * ((self.y_axis.size - 1) // 2)
+            self.line = pg.LineSegmentROI([(x0 + (x1 - x0) / 4, yc), (x0 + 3 * (x1 - x0) / 4, yc)],
+                                          pen=_LINE_PEN)
+            self.line.setZValue(11)
+            self.plot.addItem(self.line)
+            self.line.sigRegionChanged.connect(self.update_band)
+            if on_change is not None:
+                self.line.sigRegionChanged.connect(on_change)
+            self.update_band()
+        elif not visible and self.line is not None:
+            self.plot.removeItem(self.line)
+            self.line = None
+            self.update_band()
+
+    def line_points(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """Calibrated ((y0, x0), (y1, x1)) of the line's end points, or None."""
+        if self.line is None:
+            return None
+        pts = [self.line.mapToParent(h.pos()) for h in self.line.endpoints]
+        return (pts[0].y(), pts[0].x()), (pts[1].y(), pts[1].x())
+
+    def set_line_points(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Move the line's end points to calibrated (y, x) positions (one change signal)."""
+        if self.line is None:
+            self.set_line_visible(True)
+        assert self.line is not None
+        h0, h1 = self.line.getHandles()
+        self.line.blockSignals(True)
+        try:
+            self.line.setPos((0.0, 0.0), update=False)
+            self.line.movePoint(h0, QtCore.QPointF(float(start[1]), float(start[0])),
+                                finish=False)
+            self.line.movePoint(h1, QtCore.QPointF(float(end[1]), float(end[0])), finish=False)
+        finally:
+            self.line.blockSignals(False)
+        self.line.sigRegionChanged.emit(self.line)
+        self.line.sigRegionChangeFinished.emit(self.line)
+
+    def update_band(self, *args: object) -> None:
+        """Draw the two edges of the band averaged by a line wider than one pixel."""
+        pts = self.line_points()
+        if pts is None or self.line_width <= 1:
+            self.band.setVisible(False)
+            return
+        (ya, xa), (yb, xb) = pts
+        sy, sx = self.y_axis.scale, self.x_axis.scale
+        dy, dx = (yb - ya) / sy, (xb - xa) / sx  # in pixels
+        n = math.hypot(dy, dx)
+        if n == 0:
+            self.band.setVisible(False)
+            return
+        half = self.line_width / 2
+        oy, ox = dx / n * half * sy, -dy / n * half * sx  # perpendicular, calibrated
+        xs = np.array([xa + ox, xb + ox, np.nan, xa - ox, xb - ox])
+        ys = np.array([ya + oy, yb + oy, np.nan, ya - oy, yb - oy])
+        self.band.setData(xs, ys, connect="finite")
+        self.band.setVisible(True)
+
+
 def _new_plot(glw: pg.GraphicsLayoutWidget, row: int, col: int, title: str = "") -> pg.PlotItem:
     plot = glw.addPlot(row=row, col=col, title=title or None)
     plot.setMenuEnabled(False)
@@ -277,7 +351,9 @@ class DatasetView(QtWidgets.QWidget):
     Signals: ``displayChanged(dict)`` carries the display settings that changed (never
     recorded here), ``frameChanged()`` says the navigation index changed, ``cursorMoved(str)``
     carries status-bar text for the position under the mouse, ``roiChanged()`` says the
-    rectangle ROI was drawn, moved, resized or removed (see :meth:`roi_region`).
+    rectangle ROI was drawn, moved, resized or removed (see :meth:`roi_region`),
+    ``lineChanged()`` says the line selection was drawn, moved, removed or its width changed
+    (see :meth:`line_roi`).
 
     Display settings: ``cmap``, ``clim`` (the display range now used), ``gamma``, ``mapping``,
     ``invert``, ``auto_saturation`` and, for views with navigation axes, ``frame``.  The display
@@ -290,6 +366,7 @@ class DatasetView(QtWidgets.QWidget):
     frameChanged = QtCore.Signal()
     cursorMoved = QtCore.Signal(str)
     roiChanged = QtCore.Signal()
+    lineChanged = QtCore.Signal()
 
     #: Dataset kinds the class shows.
     kinds: tuple[str, ...] = ()
@@ -523,6 +600,133 @@ class DatasetView(QtWidgets.QWidget):
         self._sync_roi_action()
         self._on_roi_moved()
 
+    def line_roi(self) -> dict[str, Any] | None:
+        """Return the straight-line selection of the main image, if there is one.
+
+        Returns
+        -------
+        dict or None
+            ``{"start": (y, x), "end": (y, x), "width": w}``: the end points in calibrated
+            units (pixel centres at ``offset + i * scale``) and the width in pixels (1: a
+            single interpolated line).
+        """
+        if self._main is None:
+            return None
+        pts = self._main.line_points()
+        if pts is None:
+            return None
+        return {"start": pts[0], "end": pts[1], "width": int(self._main.line_width)}
+
+    def line_roi_pixels(self) -> dict[str, Any] | None:
+        """Return the line selection in (fractional) pixel indices of the main image.
+
+        Returns
+        -------
+        dict or None
+            ``{"start": (row, col), "end": (row, col), "width": w}``.
+        """
+        line = self.line_roi()
+        if line is None or self._main is None:
+            return None
+        ya, xa = self._main.y_axis, self._main.x_axis
+        return {k: (ya.index(line[k][0]), xa.index(line[k][1])) for k in ("start", "end")} | {
+            "width": line["width"]}
+
+    def line_axes(self) -> tuple[Axis, Axis] | None:
+        """Return the (y, x) axes of the main image the line lies on.
+
+        Returns
+        -------
+        tuple of Axis or None
+            None for views without a main image.
+        """
+        if self._main is None:
+            return None
+        return self._main.y_axis, self._main.x_axis
+
+    def supports_line(self) -> bool:
+        """Tell whether the view offers a line selection.
+
+        Returns
+        -------
+        bool
+            True when the toolbar has the "Line" action.
+        """
+        return getattr(self, "line_action", None) is not None and self._main is not None
+
+    def set_line_roi(self, start: Sequence[float] | None, end: Sequence[float] | None = None,
+                     width: int | None = None) -> None:
+        """Draw (or, with ``start=None``, remove) the line selection.
+
+        Parameters
+        ----------
+        start, end : sequence of float or None
+            Calibrated ``(y, x)`` of the end points.
+        width : int, optional
+            Width in pixels (default: keep the current one).
+        """
+        if self._main is None:
+            return
+        if width is not None:
+            self.set_line_width(width, emit=False)
+        if start is None or end is None:
+            self._main.set_line_visible(False)
+        else:
+            self._ensure_line()
+            self._main.set_line_points((float(start[0]), float(start[1])),
+                                       (float(end[0]), float(end[1])))
+        self._sync_line_action()
+        self.lineChanged.emit()
+
+    def ensure_line_roi(self) -> dict[str, Any] | None:
+        """Draw the default line selection (horizontal, through the centre) when there is none.
+
+        Returns
+        -------
+        dict or None
+            :meth:`line_roi` afterwards (None for views without a main image).
+        """
+        if self._main is not None and self._main.line is None:
+            self._ensure_line()
+            self._sync_line_action()
+            self.lineChanged.emit()
+        return self.line_roi()
+
+    def line_width(self) -> int:
+        """Return the width of the line selection in pixels.
+
+        Returns
+        -------
+        int
+            The width (1: one interpolated line).
+        """
+        return int(self._main.line_width) if self._main is not None else 1
+
+    def set_line_width(self, width: int, emit: bool = True) -> None:
+        """Set the width of the line selection (pixels, at least 1).
+
+        Parameters
+        ----------
+        width : int
+            Width in pixels.
+        emit : bool
+            Emit ``lineChanged`` (when a line is drawn).
+        """
+        if self._main is None:
+            return
+        width = max(1, int(width))
+        spin = getattr(self, "line_width_spin", None)
+        if spin is not None and spin.value() != width:
+            spin.blockSignals(True)
+            spin.setValue(width)
+            spin.blockSignals(False)
+        if width == self._main.line_width:
+            return
+        self._main.line_width = width
+        self._main.update_band()
+        if emit and self._main.line is not None:
+            self.lineChanged.emit()
+
     def set_scale_bar(self, visible: bool) -> None:
         """Show or hide the calibrated scale bar.
 
@@ -588,6 +792,51 @@ class DatasetView(QtWidgets.QWidget):
             act.blockSignals(True)
             act.setChecked(self._main.roi is not None)
             act.blockSignals(False)
+
+    def _on_line_moved(self, *args: object) -> None:
+        self.lineChanged.emit()
+
+    def _ensure_line(self) -> None:
+        if self._main is not None and self._main.line is None:
+            self._main.set_line_visible(True, self._on_line_moved)
+
+    def _sync_line_action(self) -> None:
+        act = getattr(self, "line_action", None)
+        if act is not None and self._main is not None:
+            act.blockSignals(True)
+            act.setChecked(self._main.line is not None)
+            act.blockSignals(False)
+
+    def _add_line_action(self) -> QtGui.QAction:
+        act = QtGui.QAction("Line", self)
+        act.setCheckable(True)
+        act.setToolTip("Show a straight line selection (drag its ends; Analyze ▸ Plot Profile "
+                       "plots the values along it, averaged over the width)")
+
+        def toggled(on: bool) -> None:
+            if self._main is None:
+                return
+            if on:
+                self._ensure_line()
+            else:
+                self._main.set_line_visible(False)
+            self.lineChanged.emit()
+
+        act.toggled.connect(toggled)
+        self.toolbar.addAction(act)
+        spin = QtWidgets.QSpinBox(self)
+        spin.setRange(1, 999)
+        spin.setValue(1)
+        spin.setSuffix(" px")
+        spin.setPrefix("width ")
+        spin.setToolTip("Line width in pixels: the profile is the mean over this many parallel "
+                        "lines, one pixel apart")
+        spin.valueChanged.connect(lambda v: self.set_line_width(int(v)))
+        self.toolbar.addWidget(spin)
+        self.toolbar.show()
+        self.line_action = act
+        self.line_width_spin = spin
+        return act
 
     def _ensure_roi(self) -> None:
         if self._main is not None and self._main.roi is None:
@@ -706,6 +955,7 @@ class ImageView2D(DatasetView):
         self._main = _ImagePanel(self._plot, ya, xa)
         self._main.set_scale_bar(True)
         self._add_roi_action()
+        self._add_line_action()
         self._build_extra()
         self._frame = self._load_frame()
         self._set_info(self._notes(self._dataset.data))
@@ -1041,6 +1291,7 @@ class SpectrumImageView(DatasetView):
         self.span.setZValue(5)
         self.span.sigRegionChanged.connect(self._span_moved)
         self._add_roi_action()
+        self._add_line_action()
         self.window_action = QtGui.QAction("Energy window", self)
         self.window_action.setCheckable(True)
         self.window_action.setToolTip("Show the map summed over a channel range of the spectrum")

@@ -48,18 +48,27 @@ def test_every_operation_builds_with_defaults_and_runs(qtbot, op_id, kind):
     dlg = OperationDialog(op, ds, memory=ParamMemory())
     qtbot.addWidget(dlg)
     assert set(dlg.fields) == {p.name for p in op.params}
-    values = dlg.values()
-    defaults = op.bind((ds,), {})
-    for name in _region_params(op):
-        assert values.pop(name) is None
-        defaults.pop(name)
-    assert values == defaults
-    assert dlg.inputs() == (ds,)
+    if not op.accepts(ds):
+        # the menu entry is disabled for this kind (MainWindow.op_enabled); bind says why
+        with pytest.raises(ParameterError, match="not on"):
+            op.bind((ds,), {})
+        return
     if _region_params(op):
+        # an empty region is refused inline (OK disabled) instead of failing at run time
+        assert not dlg.ok_button().isEnabled()
+        assert set(dlg.errors()) == _region_params(op)
+        assert "no region" in dlg._errors[next(iter(_region_params(op)))].text()
         # region-like options need explicit values: take the first half of the first axis
         ax = ds.axes[0]
         dlg.set_region({ax.name: (ax.offset, ax.offset + ax.scale * (ax.size // 2))})
         assert dlg.is_valid() and dlg.ok_button().isEnabled()
+    values = dlg.values()
+    defaults = op.bind((ds,), {})
+    for name in _region_params(op):
+        assert values.pop(name) == {ax.name: (ax.offset, ax.offset + ax.scale * (ax.size // 2))}
+        defaults.pop(name)
+    assert values == defaults
+    assert dlg.inputs() == (ds,)
     op.bind(dlg.inputs(), dlg.values())  # the dialog's values always validate
     try:
         out = mg.run(op.id, *dlg.inputs(), **dlg.values())
@@ -221,7 +230,12 @@ def test_param_memory_persists_and_restores(qtbot, tmp_path):
     assert d4.values()["region"] == {"x": (1.0, 4.0)}
     d5 = OperationDialog(crop, SAMPLES["spectrum_image"], memory=ParamMemory())
     qtbot.addWidget(d5)
-    assert d5.values()["region"] is None or set(d5.values()["region"]) <= {"x", "y", "E"}
+    # remembered axes the spectrum image lacks are dropped: the region is empty, OK disabled
+    assert set(d5.fields["region"].rows) == {a.name for a in SAMPLES["spectrum_image"].axes}
+    if d5.fields["region"].value() is None:
+        assert not d5.ok_button().isEnabled()
+    else:
+        assert set(d5.values()["region"]) <= {a.name for a in SAMPLES["spectrum_image"].axes}
 
 
 def test_param_memory_ignores_corrupt_and_invalid(qtbot):
