@@ -19,6 +19,7 @@ import micrographia as mg
 # Options for operations whose defaults cannot run on the samples, or to exercise more code.
 EXAMPLE_OPTIONS: dict[str, dict] = {
     "image.crop": {"region": {"x": (4.0, 20.0)}},
+    "fft.bandpass": {"low": 0.5, "high": 5.0},
 }
 
 

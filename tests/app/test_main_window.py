@@ -170,13 +170,15 @@ class shell_wait:  # noqa: N801 - a tiny context manager
 
 
 def _mask_and_labels():
-    """A mask and a label image, for operations whose first input must be one of those."""
+    """A mask, a label image and a small stack, for operations that need one of those."""
     yy, xx = np.mgrid[0:40, 0:50]
     mask = (np.hypot(yy - 15, xx - 15) < 8) | (np.hypot(yy - 25, xx - 35) < 6)
     labels = (np.hypot(yy - 15, xx - 15) < 8).astype(np.int32) + 2 * (
         np.hypot(yy - 25, xx - 35) < 6).astype(np.int32)
+    stack = mg.from_array(np.random.default_rng(0).random((6, 32, 32), dtype=np.float32),
+                          scale=0.1, units="nm", title="stack")
     return (mg.from_array(mask, scale=0.25, units="nm", title="mask"),
-            mg.from_array(labels, scale=0.25, units="nm", title="labels"))
+            mg.from_array(labels, scale=0.25, units="nm", title="labels"), stack)
 
 
 def test_every_operation_has_an_enabled_menu_action(shell, shared_data):
