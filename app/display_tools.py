@@ -270,7 +270,7 @@ class HistogramWindow(QtWidgets.QWidget):
 
     # ---- public API
     def values(self) -> np.ndarray:
-        """Return the values histogrammed now (frame or ROI, complex as magnitude).
+        """Return the values histogrammed now (frame or ROI, as the view displays them).
 
         Returns
         -------

@@ -37,6 +37,14 @@ __all__ = ["MainWindow", "main", "MAX_RECENT", "load_recent", "save_recent"]
 MAX_RECENT = 10
 AnyWindow = ImageWindow | TableWindow
 
+#: Operations whose menu entry opens a dedicated tool window instead of the generated dialog
+#: (their options cannot be typed in a form, e.g. painted strokes): op id ->
+#: ``"module:function"``, called as ``function(main_window, image_window)``; the tool runs the
+#: operation through :meth:`MainWindow.run_operation` so it is recorded as usual.
+OPERATION_TOOLS: dict[str, str] = {
+    "segment.pixel_classifier": "micrographia.app.classifier_tool:open_classifier_tool",
+}
+
 
 # -- recent files ---------------------------------------------------------------------------
 def _recent_file() -> Path:
@@ -266,6 +274,11 @@ class MainWindow(QtWidgets.QMainWindow):
         a("plot_profile", "Plot &Profile", self.show_profile, shortcut="Ctrl+K",
           tip="Values along the line selection, averaged over its width (draws a horizontal "
               "line through the centre when there is none)")
+        a("live_fft", "&Live FFT", self.show_live_fft, shortcut="Ctrl+F",
+          tip="Power spectrum of the rectangle ROI (or the frame), following it live; "
+              "pick Bragg spots on it")
+        a("bragg_filter", "&Bragg Filter Spots…", self.show_bragg_filter,
+          tip="Click spots on the active power spectrum and run fft.mask_filter on its image")
         self.actions_by_name["scale_bar"].setChecked(True)
         a("replace_mode", "Replace Current Image", lambda on: None, checkable=True,
           tip="Operations replace the active window's dataset (undoable) instead of opening "
@@ -336,11 +349,15 @@ class MainWindow(QtWidgets.QMainWindow):
         from .display_tools import colormap_menu
 
         self.colormap_actions = colormap_menu(cmaps, self.active_view)
+        from .fft_tools import complex_menu
+
+        self.complex_actions = complex_menu(image.addMenu("Comple&x"), self.active_view)
         image.addSeparator()
         process = top("&Process")
         process.addAction(A["replace_mode"])
         process.addSeparator()
         menus[("Process",)] = process
+        menus[("Align",)] = top("A&lign")  # registration, drift correction, stitching
         analyze = top("&Analyze")
         analyze.addAction(A["histogram"])
         analyze.addAction(A["plot_profile"])
@@ -351,7 +368,8 @@ class MainWindow(QtWidgets.QMainWindow):
         extra_tops: list[str] = []
         for op in ops:
             parts = tuple(p for p in (op.menu or "Plugins").split("/") if p)
-            if parts[0] not in ("Image", "Process", "Analyze") and parts[0] not in extra_tops:
+            if parts[0] not in ("Image", "Process", "Align", "Analyze") \
+                    and parts[0] not in extra_tops:
                 extra_tops.append(parts[0])
         for name in sorted(extra_tops):
             menus[(name,)] = menubar.addMenu(name)
@@ -361,6 +379,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 if parts[:i] not in menus:
                     menus[parts[:i]] = menus[parts[:i - 1]].addMenu(parts[i - 1])
             menus[parts].addAction(self.op_actions[op.id])
+        if ("Process", "FFT") not in menus:
+            menus[("Process", "FFT")] = menus[("Process",)].addMenu("FFT")
+        menus[("Process", "FFT")].addSeparator()
+        menus[("Process", "FFT")].addAction(A["live_fft"])
+        menus[("Process", "FFT")].addAction(A["bragg_filter"])
         w = top("&Window")
         w.aboutToShow.connect(lambda m=w: self._fill_window_menu(m))
         self._fill_window_menu(w)
@@ -447,16 +470,21 @@ class MainWindow(QtWidgets.QMainWindow):
         window.activateWindow()
         self.set_active_window(window)
 
-    def add_dataset(self, obj: Dataset | Table) -> AnyWindow:
+    def add_dataset(self, obj: Dataset | Table, *, source: AnyWindow | None = None
+                    ) -> AnyWindow:
         """Show a dataset (or table) in a new window.
 
         Display settings already set with ``mg.display`` are applied (not recorded again); a
-        new dataset without a colormap gets the default colormap setting (recorded).
+        new dataset without a colormap gets the default colormap setting (recorded). A table
+        of positions is drawn as markers over the image it was measured on (found from its
+        provenance, else ``source``); a PCA scree table also opens its scree plot.
 
         Parameters
         ----------
         obj : Dataset or Table
             What to show.
+        source : ImageWindow, optional
+            The window the operation that made ``obj`` was started from.
 
         Returns
         -------
@@ -486,6 +514,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._windows.append(win)
         win.show()
         self.set_active_window(win)
+        if isinstance(win, TableWindow):
+            from .results import attach_results
+
+            attach_results(win, self._windows, source)
         self.windowsChanged.emit()
         return win
 
@@ -874,6 +906,10 @@ class MainWindow(QtWidgets.QMainWindow):
             A[n].setEnabled(is_image)
         A["plot_profile"].setEnabled(
             is_image and bool(getattr(win.view, "supports_line", lambda: False)()))  # type: ignore[union-attr]
+        from .fft_tools import is_spectrum, supports_live_fft
+
+        A["live_fft"].setEnabled(is_image and supports_live_fft(win.view))  # type: ignore[union-attr]
+        A["bragg_filter"].setEnabled(is_image and is_spectrum(win.dataset))  # type: ignore[union-attr]
         A["undo"].setEnabled(is_image and bool(win._undo))  # type: ignore[union-attr]
         A["redo"].setEnabled(is_image and win.can_redo())  # type: ignore[union-attr]
         for op_id, act in self.op_actions.items():
@@ -893,10 +929,14 @@ class MainWindow(QtWidgets.QMainWindow):
         Returns
         -------
         TaskWatcher or None
-            The task, None when the dialog was cancelled.
+            The task, None when the dialog was cancelled (or the operation has its own tool
+            window, see :data:`OPERATION_TOOLS`, which was opened instead).
         """
         win = self._active
         if win is None:
+            return None
+        if op_id in OPERATION_TOOLS:
+            self.open_operation_tool(op_id)
             return None
         op = mg.operation(op_id)
         if isinstance(win, ImageWindow):
@@ -919,6 +959,29 @@ class MainWindow(QtWidgets.QMainWindow):
         if not accepted:
             return None
         return self.run_operation(op_id, dlg.inputs(), dlg.values(), target=win)
+
+    def open_operation_tool(self, op_id: str) -> QtWidgets.QWidget | None:
+        """Open the dedicated tool window of an operation for the active image window.
+
+        Parameters
+        ----------
+        op_id : str
+            An operation listed in :data:`OPERATION_TOOLS`.
+
+        Returns
+        -------
+        QWidget or None
+            The tool, None without an active image window.
+        """
+        import importlib
+
+        win = self._active
+        if not isinstance(win, ImageWindow):
+            return None
+        win.flush_display()
+        module, _, name = OPERATION_TOOLS[op_id].partition(":")
+        opener = getattr(importlib.import_module(module), name)
+        return opener(self, win)
 
     def _wire_preview(self, dlg: Any, op: Any, win: AnyWindow) -> Callable[[], None] | None:
         if not isinstance(win, ImageWindow):
@@ -1008,7 +1071,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     wins.append(target)
                     self.update_actions()
                 else:
-                    wins.append(self.add_dataset(obj))
+                    wins.append(self.add_dataset(obj, source=target))
             self.resultsOpened.emit(wins)
 
         self._watch(watcher, mg.operation(op_id).title.rstrip("…"), show)
@@ -1173,6 +1236,38 @@ class MainWindow(QtWidgets.QMainWindow):
         if view is None or not getattr(view, "supports_line", lambda: False)():
             return None
         return self._tool("profile", ProfileWindow)
+
+    def show_live_fft(self) -> QtWidgets.QWidget | None:
+        """Process ▸ FFT ▸ Live FFT for the active image window (one per image window).
+
+        Returns
+        -------
+        LiveFFTWindow or None
+            The window, following the view's ROI and frame; None when the active window
+            does not show images.
+        """
+        from .fft_tools import LiveFFTWindow, supports_live_fft
+
+        if not supports_live_fft(self.active_view()):
+            return None
+        return self._tool("live_fft", lambda view, win: LiveFFTWindow(view, win, main=self))
+
+    def show_bragg_filter(self) -> QtWidgets.QWidget | None:
+        """Process ▸ FFT ▸ Bragg Filter Spots… on the active power-spectrum window.
+
+        Returns
+        -------
+        BraggFilterWindow or None
+            The tool (clicks on the spectrum pick spots); None when the active window does
+            not show a spectrum with 1/units axes.
+        """
+        from .fft_tools import BraggFilterWindow, is_spectrum
+
+        win = self._active
+        if not isinstance(win, ImageWindow) or not is_spectrum(win.dataset):
+            return None
+        return self._tool("bragg_filter",
+                          lambda view, w: BraggFilterWindow(view, w, main=self))
 
     # -- window / help ---------------------------------------------------------------------
     def _keep(self, dlg: QtWidgets.QWidget) -> None:

@@ -144,6 +144,11 @@ def _units(y_units: str, x_units: str) -> tuple[str, bool]:
     return "px", False
 
 
+#: Y-axis label of the profile of complex data, by the view's complex display mode.
+_COMPLEX_AXIS = {"amplitude": "amplitude |z|", "log_amplitude": "log(1 + |z|)",
+                 "phase": "phase (rad)", "real": "real part", "imaginary": "imaginary part"}
+
+
 class ProfileWindow(QtWidgets.QWidget):
     """A live plot of the profile along a view's line selection.
 
@@ -205,6 +210,8 @@ class ProfileWindow(QtWidgets.QWidget):
         lay.addLayout(row)
         view.lineChanged.connect(self.refresh)
         view.frameChanged.connect(self.refresh)
+        if hasattr(view, "displayChanged"):  # complex data: the quantity shown may change
+            view.displayChanged.connect(self._display_changed)
         self.resize(520, 360)
         self.refresh()
 
@@ -309,7 +316,8 @@ class ProfileWindow(QtWidgets.QWidget):
         self._units = units
         self.curve.setData(self._distance, self._values)
         self.plot.setLabel("bottom", f"distance ({units})")
-        self.plot.setLabel("left", "value")
+        mode = getattr(self.view, "complex_mode", lambda: None)()
+        self.plot.setLabel("left", _COMPLEX_AXIS.get(mode, "value"))
         s = self.statistics()
         idx = self.view.current_index()
         where = f"  frame {list(idx)}" if idx and type(self.view).__name__ == "StackView" else ""
@@ -345,4 +353,13 @@ class ProfileWindow(QtWidgets.QWidget):
                 sig.disconnect(self.refresh)
             except (RuntimeError, TypeError):
                 pass
+        if hasattr(self.view, "displayChanged"):
+            try:
+                self.view.displayChanged.disconnect(self._display_changed)
+            except (RuntimeError, TypeError):
+                pass
         super().closeEvent(event)
+
+    def _display_changed(self, changed: Any) -> None:
+        if "complex" in changed:
+            self.refresh()

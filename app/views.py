@@ -35,12 +35,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from micrographia.dataset import Axis, Dataset
 from micrographia.errors import ParameterError
+from micrographia.io.render import COMPLEX_MODES, complex_part, default_complex_mode
 
 from . import display
 from .scalebar import ScaleBar
 
 __all__ = ["DatasetView", "ImageView2D", "StackView", "SpectrumImageView", "FourDView",
-           "SpectrumView", "FallbackView", "make_view", "ScaleBar"]
+           "SpectrumView", "FallbackView", "make_view", "ScaleBar", "COMPLEX_MODES",
+           "COMPLEX_LABELS"]
+
+#: How each complex display mode is named in menus, notes and the status bar.
+COMPLEX_LABELS: dict[str, str] = {"amplitude": "amplitude |z|", "log_amplitude": "log(1 + |z|)",
+                                  "phase": "phase arg(z) (rad)", "real": "real part",
+                                  "imaginary": "imaginary part"}
 
 _ROI_PEN = pg.mkPen((255, 200, 0), width=2)
 _LINE_PEN = pg.mkPen((255, 255, 0), width=2)
@@ -97,13 +104,20 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _value_text(raw: np.ndarray, iy: int, ix: int) -> str:
+_COMPLEX_SHORT = {"amplitude": "|v|", "log_amplitude": "log(1+|v|)", "phase": "phase",
+                  "real": "re", "imaginary": "im"}
+
+
+def _value_text(raw: np.ndarray, iy: int, ix: int, mode: str | None = None) -> str:
     v = raw[iy, ix]
     if raw.dtype.names is not None:
         return "(" + ", ".join(str(v[n]) for n in raw.dtype.names[:3]) + ")"
     if np.iscomplexobj(raw):
+        mode = mode or "amplitude"
+        shown = float(complex_part(np.asarray(v), mode))
+        unit = " rad" if mode == "phase" else ""
         return f"{_fmt(v.real)}{'+' if v.imag >= 0 else '-'}{_fmt(abs(v.imag))}j " \
-               f"(|v| {_fmt(abs(v))})"
+               f"({_COMPLEX_SHORT[mode]} {_fmt(shown)}{unit})"
     if raw.dtype.kind == "b":
         return str(bool(v))
     return _fmt(v)
@@ -153,6 +167,7 @@ class _ImagePanel:
         self.scale_bar: ScaleBar | None = None
         self.bar_wanted = False
         self.raw: np.ndarray = np.zeros((1, 1))
+        self.complex_mode: str | None = None  # what is shown of complex raw values
         self.set_axes(y_axis, x_axis)
 
     # geometry
@@ -200,9 +215,11 @@ class _ImagePanel:
         return p.x(), p.y()
 
     # image
-    def show(self, raw: np.ndarray, levels: tuple[float, float], lut: np.ndarray | None) -> None:
+    def show(self, raw: np.ndarray, levels: tuple[float, float], lut: np.ndarray | None,
+             shown: np.ndarray | None = None, mode: str | None = None) -> None:
         self.raw = raw
-        shown = _for_display(raw)
+        self.complex_mode = mode
+        shown = _for_display(raw if shown is None else shown)
         if shown.ndim == 3:  # RGB
             self.image.setLookupTable(None, update=False)
             self.image.setImage(shown, autoLevels=False, levels=(0, 255))
@@ -382,6 +399,11 @@ class DatasetView(QtWidgets.QWidget):
         self._auto_each_frame = False
         self._scale_bar_visible = True
         self._main: _ImagePanel | None = None
+        self._complex_mode: str | None = default_complex_mode(dataset)
+        self._cmap_before_phase = "grey"
+        self._shown: np.ndarray | None = None  # the displayed quantity of complex frames
+        self._shown_src: np.ndarray | None = None  # the raw frame _shown was computed from
+        self._noted_mode: str | None = self._complex_mode  # mode the info label describes
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self._layout = QtWidgets.QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -440,6 +462,9 @@ class DatasetView(QtWidgets.QWidget):
             raise ParameterError(f"a {type(self).__name__} cannot show a {dataset.kind} "
                                  f"dataset; open it in a new window")
         self._dataset = dataset
+        default = default_complex_mode(dataset)
+        if default is None or self._complex_mode is None:
+            self._complex_mode = default  # real data, or complex data after real data
         if self._clim is None:
             self._recontrast = True
         self._dataset_changed()
@@ -452,13 +477,46 @@ class DatasetView(QtWidgets.QWidget):
         -------
         dict
             ``cmap``, ``clim`` (the display range in use), ``gamma``, ``mapping``, ``invert``,
-            ``auto_saturation`` and, where there are navigation axes, ``frame``.
+            ``auto_saturation``, where there are navigation axes ``frame`` and, for complex
+            data, ``complex`` (see :meth:`complex_mode`).
         """
         out = dict(self._settings)
         out["clim"] = tuple(self._levels)
         if self.current_index():
             out["frame"] = self.current_index()
+        if self._complex_mode is not None:
+            out["complex"] = self._complex_mode
         return out
+
+    def complex_mode(self) -> str | None:
+        """Return what is shown of complex data.
+
+        Returns
+        -------
+        str or None
+            One of :data:`COMPLEX_MODES` (``"amplitude"``, ``"log_amplitude"``, ``"phase"``,
+            ``"real"``, ``"imaginary"``); None when the data are not complex.
+        """
+        return self._complex_mode
+
+    def set_complex_mode(self, mode: str) -> None:
+        """Choose what is shown of complex data (same as ``apply_display({"complex": mode})``).
+
+        Switching to ``"phase"`` also selects the cyclic ``phase`` colormap and the fixed
+        range -π..π; leaving it restores the previous colormap and auto-contrasts. Other
+        switches auto-contrast the new quantity. Ignored for real data.
+
+        Parameters
+        ----------
+        mode : str
+            One of :data:`COMPLEX_MODES`.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown mode.
+        """
+        self.apply_display({"complex": mode})
 
     def apply_display(self, settings: Mapping[str, Any]) -> None:
         """Apply display settings (without recording them) and redraw.
@@ -474,10 +532,31 @@ class DatasetView(QtWidgets.QWidget):
         ParameterError
             On an unknown key or an invalid value (nothing is changed then).
         """
+        settings = dict(settings)
+        mode = settings.pop("complex", None)
+        if mode is not None and mode not in COMPLEX_MODES:
+            raise ParameterError(f"complex must be one of {', '.join(COMPLEX_MODES)}, "
+                                 f"got {mode!r}")
         new = display.normalize_settings(settings)
         changed: dict[str, Any] = {}
         frame = new.pop("frame", None)
         auto_now = "clim" in new and new["clim"] is None
+        if (mode is not None and self._complex_mode is not None
+                and mode != self._complex_mode):
+            old_mode, self._complex_mode = self._complex_mode, mode
+            changed["complex"] = mode
+            if "cmap" not in new:
+                if mode == "phase":
+                    self._cmap_before_phase = self._settings.get("cmap", "grey")
+                    new["cmap"] = "phase"
+                elif old_mode == "phase" and self._settings.get("cmap") == "phase":
+                    new["cmap"] = self._cmap_before_phase
+            if "clim" not in new:
+                if mode == "phase":
+                    new["clim"] = (-math.pi, math.pi)
+                else:
+                    new["clim"] = None
+                    auto_now = True
         for key, value in new.items():
             if key == "clim":
                 if value is None:
@@ -535,7 +614,25 @@ class DatasetView(QtWidgets.QWidget):
         -------
         numpy.ndarray
             The frame (for a spectrum image: the navigator image; for 4D-STEM: the diffraction
-            pattern; for a spectrum: the 1-D spectrum).
+            pattern; for a spectrum: the 1-D spectrum).  For complex data it is the real
+            quantity displayed (:meth:`complex_mode`), so that histograms, contrast and
+            profiles measure what is seen; :meth:`raw_frame` gives the complex values.
+        """
+        raw = self._main_raw()
+        if self._complex_mode is None or not np.iscomplexobj(raw):
+            return raw
+        if self._shown is None or self._shown_src is not raw:
+            self._shown = complex_part(raw, self._complex_mode)
+            self._shown_src = raw
+        return self._shown
+
+    def raw_frame(self) -> np.ndarray:
+        """Return the values of the frame shown, complex values unchanged.
+
+        Returns
+        -------
+        numpy.ndarray
+            As :meth:`current_frame`, without the complex display mode applied.
         """
         return self._main_raw()
 
@@ -846,14 +943,57 @@ class DatasetView(QtWidgets.QWidget):
         if self._main is None:
             return
         raw = self._main_raw()
+        mode = self._complex_mode if np.iscomplexobj(raw) else None
+        self._shown = complex_part(raw, mode) if mode is not None else None
+        self._shown_src = raw
+        values = raw if self._shown is None else self._shown
         if _is_rgb(raw):
             self._levels = (0.0, 255.0)
         elif self._clim is not None:
             self._levels = self._clim
         elif self._recontrast or self._auto_each_frame:
-            self._levels = display.levels(raw, {**self._settings, "clim": None})
+            self._levels = display.levels(values, {**self._settings, "clim": None})
             self._recontrast = False
-        self._main.show(raw, self._levels, display.lut(self._settings))
+        self._main.show(raw, self._levels, display.lut(self._settings), shown=self._shown,
+                        mode=mode)
+        if mode is not None and mode != self._noted_mode:
+            self._noted_mode = mode
+            self._update_notes()
+        self._sync_complex_combo()
+
+    def _sync_complex_combo(self) -> None:
+        """Show the toolbar's complex-mode combo for complex data (made on first need)."""
+        mode = self.complex_mode()
+        combo = getattr(self, "complex_combo", None)
+        if mode is None:
+            if combo is not None:
+                self._complex_combo_action.setVisible(False)
+            return
+        if combo is None:
+            box = QtWidgets.QWidget(self)
+            lay = QtWidgets.QHBoxLayout(box)
+            lay.setContentsMargins(6, 0, 0, 0)
+            lay.addWidget(QtWidgets.QLabel("Complex:", box))
+            combo = QtWidgets.QComboBox(box)
+            for m in COMPLEX_MODES:
+                combo.addItem(COMPLEX_LABELS[m], m)
+            combo.setToolTip("What is shown of the complex values (also Image ▸ Complex)")
+            combo.activated.connect(
+                lambda i: self.apply_display({"complex": combo.itemData(i)}))
+            lay.addWidget(combo)
+            self.complex_combo = combo
+            self._complex_combo_action = self.toolbar.addWidget(box)
+            self.toolbar.show()
+        self._complex_combo_action.setVisible(True)
+        i = COMPLEX_MODES.index(mode)
+        if combo.currentIndex() != i:
+            combo.blockSignals(True)
+            combo.setCurrentIndex(i)
+            combo.blockSignals(False)
+
+    def _update_notes(self) -> None:
+        """Say what is shown of the data (complex mode, RGB) above the image."""
+        self._set_info(self._notes(self._dataset.data))
 
     def _panel_text(self, panel: _ImagePanel, x: float, y: float,
                     prefix: str = "") -> str:
@@ -867,7 +1007,7 @@ class DatasetView(QtWidgets.QWidget):
         xu = f" {xa.units}" if xa.units else ""
         yu = f" {ya.units}" if ya.units else ""
         return (f"{prefix}{xa.name} {_fmt(x)}{xu}, {ya.name} {_fmt(y)}{yu}  [{ix}, {iy}]  "
-                f"value {_value_text(panel.raw, iy, ix)}")
+                f"value {_value_text(panel.raw, iy, ix, panel.complex_mode)}")
 
     def _panels(self) -> list[tuple[_ImagePanel, str]]:
         return [(self._main, "")] if self._main is not None else []
@@ -928,7 +1068,9 @@ class DatasetView(QtWidgets.QWidget):
 
     def _notes(self, data: Any) -> str:
         if data.dtype.names is None and data.dtype.kind == "c":
-            return "Complex data: the magnitude |z| is shown."
+            mode = self._complex_mode or "amplitude"
+            what = "the magnitude |z|" if mode == "amplitude" else COMPLEX_LABELS[mode]
+            return f"Complex data: {what} is shown (Image ▸ Complex to change)."
         if data.dtype.names is not None and len(data.dtype.names) >= 3:
             return "RGB data shown in colour (display settings do not apply)."
         return ""
@@ -1144,6 +1286,9 @@ class FallbackView(ImageView2D):
         self._say()
         super()._refresh()
 
+    def _update_notes(self) -> None:
+        self._say()
+
     def _say(self) -> None:
         d = self._dataset
         names = ", ".join(f"{a.name}{'*' if a.navigate else ''}" for a in d.axes)
@@ -1208,6 +1353,16 @@ class SpectrumView(DatasetView):
         lo, hi = float(np.nanmin(self._y)), float(np.nanmax(self._y))
         out["clim"] = self._clim or (lo, hi if hi > lo else lo + 1.0)
         return out
+
+    def complex_mode(self) -> str | None:
+        """Return None: a plot of complex values always shows their magnitude.
+
+        Returns
+        -------
+        None
+            Complex display modes apply to images only.
+        """
+        return None
 
     def current_frame(self) -> np.ndarray:
         """Return the 1-D spectrum shown.

@@ -26,14 +26,22 @@ import numpy as np
 import micrographia as mg
 
 
-def best_of(fn: Callable[[], Any], n: int) -> float:
-    fn()  # warm up (imports, FFT plans, page faults)
-    times = []
+def best_of_pair(ours: Callable[[], Any], peer: Callable[[], Any],
+                 n: int) -> tuple[float, float]:
+    """Best times of ``n`` calls of each, the calls alternating (ours, peer, ours, ...).
+
+    Alternating puts both under the same momentary load of the machine, so their ratio is
+    fairer than that of two separate series when other processes come and go.
+    """
+    ours()  # warm up (imports, FFT plans, page faults)
+    peer()
+    t_o, t_p = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for fn, ts in ((ours, t_o), (peer, t_p)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return min(t_o), min(t_p)
 
 
 def _values(x: Any) -> np.ndarray:
@@ -64,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             assert a.shape == b.shape, (name, a.shape, b.shape)
             np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=tol,
                                        atol=tol * float(np.abs(b).max()), err_msg=name)
-        t_ours = best_of(ours, n)
-        t_peer = best_of(peer, n)
+        t_ours, t_peer = best_of_pair(ours, peer, n)
         rows.append((name, peer_name, t_ours, t_peer))
         print(f"  {name:<34} ours {t_ours * 1e3:9.1f} ms   {peer_name:<34} "
               f"{t_peer * 1e3:9.1f} ms   ratio {t_peer / t_ours:6.2f}", flush=True)
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Micrographia {mg.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
           f"scikit-image {skimage.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, {platform.machine()}, best of {n}")
+    print(f"load average before: {', '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          "(other processes share the cores: compare the ratios of rows measured side by side)")
 
     # -- power spectrum -------------------------------------------------------------------
     sizes = (2048,) if args.quick else (2048, 4096)
@@ -134,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---|---:|---:|")
     for name, peer, t_o, t_p in rows:
         print(f"| {name} | {t_o * 1e3:.1f} | {peer} | {t_p * 1e3:.1f} | {t_p / t_o:.2f} |")
+    print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Micrographia {mg.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
           f"scikit-image {skimage.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, {platform.machine()}, best of {n}")
+    print(f"load average before: {', '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          "(other processes share the cores: compare the ratios of rows measured side by side)")
 
     # -- thresholds -----------------------------------------------------------------------
     img = _disks(big, big * big // 1500)
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---|---:|---:|")
     for name, t_o, peer, t_p in rows:
         print(f"| {name} | {t_o * 1e3:.1f} | `{peer}` | {t_p * 1e3:.1f} | {t_p / t_o:.2f} |")
+    print(f"load average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -272,9 +272,10 @@ def save(obj: Dataset | Table, path: str | os.PathLike[str], **options: Any) -> 
 
 DISPLAY_KEYS = {
     "cmap": str, "clim": tuple, "gamma": float, "mapping": str, "invert": bool,
-    "frame": tuple, "auto_saturation": float,
+    "frame": tuple, "auto_saturation": float, "complex": str,
 }
 _MAPPINGS = ("linear", "log", "sqrt")
+_COMPLEX_MODES = ("amplitude", "log_amplitude", "phase", "real", "imaginary")
 _display: weakref.WeakKeyDictionary[Dataset, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -290,7 +291,9 @@ def display(dataset: Dataset, **settings: Any) -> None:
     **settings
         ``cmap`` (colormap name), ``clim`` ((low, high) display range), ``gamma`` (> 0),
         ``mapping`` ("linear", "log" or "sqrt"), ``invert`` (bool), ``frame`` (navigation
-        index tuple), ``auto_saturation`` (percent saturated by auto-contrast).
+        index tuple), ``auto_saturation`` (percent saturated by auto-contrast), ``complex``
+        (what is shown of complex data: "amplitude", "log_amplitude", "phase", "real" or
+        "imaginary").
 
     Raises
     ------
@@ -318,6 +321,9 @@ def display(dataset: Dataset, **settings: Any) -> None:
             v = str(v)
             if k == "mapping" and v not in _MAPPINGS:
                 raise ParameterError(f"mapping must be one of {', '.join(_MAPPINGS)}, got {v!r}")
+            if k == "complex" and v not in _COMPLEX_MODES:
+                raise ParameterError(f"complex must be one of {', '.join(_COMPLEX_MODES)}, "
+                                     f"got {v!r}")
         clean[k] = v
     state = _display.setdefault(dataset, {})
     state.update(clean)

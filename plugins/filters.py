@@ -190,15 +190,62 @@ def map_frames_parallel(func: Any, data: Any, *, signal_ndim: int, out_dtype: An
     return out.reshape(nav + out_sig)
 
 
+def median3x3(f: Any) -> Any:
+    """3×3 median of a 2-D numpy array with mirror-reflected edges, from 18 minimum/maximum.
+
+    Equals ``scipy.ndimage.median_filter(f, size=3, mode="reflect")`` exactly for integer and
+    NaN-free float data: each column's three vertical neighbours are sorted (low, middle,
+    high), and the median of the 3×3 window is the median of the largest of the three lows,
+    the median of the three middles and the smallest of the three highs (the classic exact
+    decomposition of the 3×3 median). Whole-array ``numpy.minimum``/``maximum`` calls are
+    vectorised, many times faster than a general rank filter.
+
+    Parameters
+    ----------
+    f : numpy.ndarray
+        2-D integer or float array without NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered array, same dtype.
+    """
+    import numpy as np
+
+    g = np.pad(f, 1, mode="symmetric")  # scipy's "reflect" is numpy's "symmetric"
+    mn, mx = np.minimum, np.maximum
+    a, b, c = g[:-2], g[1:-1], g[2:]
+    lo1, hi1 = mn(a, b), mx(a, b)
+    lo, t = mn(lo1, c), mx(lo1, c)
+    mid, hi = mn(hi1, t), mx(hi1, t)
+
+    def med3(x: Any, y: Any, z: Any) -> Any:
+        m = mn(x, y)
+        mx(x, y, out=x)
+        mn(x, z, out=x)
+        return mx(m, x, out=m)
+
+    big = mx(mx(lo[:, :-2], lo[:, 1:-1]), lo[:, 2:])
+    small = mn(mn(hi[:, :-2], hi[:, 1:-1]), hi[:, 2:])
+    middle = med3(np.array(mid[:, :-2]), mid[:, 1:-1], mid[:, 2:])
+    return med3(big, middle, small)
+
+
 def _rank(dataset: Dataset, size: int, which: str, op: str) -> Dataset:
     _need_signal(dataset, op)
     if size < 1:
         raise ParameterError(f"{op}: size must be at least 1 px, got {size}")
-    _, ndi = _backend(dataset)
+    import numpy as np
+
+    gpu, ndi = _backend(dataset)
     func = {"median": ndi.median_filter, "minimum": ndi.minimum_filter,
             "maximum": ndi.maximum_filter}[which]
+    fast = (which == "median" and size == 3 and not gpu and dataset.signal_dims == 2
+            and dataset.dtype.kind in "iuf")
 
     def frame(f):  # noqa: ANN001, ANN202
+        if fast and (f.dtype.kind != "f" or not np.isnan(f).any()):
+            return median3x3(f)
         return func(f, size=size, mode="reflect")
 
     return _per_frame(dataset, frame, dataset.dtype, f"{which} filter", f"{which} {size}px",

@@ -129,3 +129,58 @@ def test_spectrum_peak_within_one_bin_for_any_period(period):
         i, j = np.unravel_index(np.argmax(res), res.shape)
         k = np.array([ky.offset + i * ky.scale, kx.offset + j * kx.scale])
         assert (np.abs(np.abs(k) - k_true) <= [ky.scale, kx.scale]).all(), (k, k_true)
+
+
+def _numpy_power(a, window, log, subtract_mean):
+    """Reference: float64 numpy, periodic window, ``fftshift(|fft2|**2)``, ``log1p``."""
+    a = a.astype(np.float64)
+    if subtract_mean:
+        a = a - a.mean()
+    if window != "none":
+        c = [np.cos(2 * np.pi * np.arange(n) / n) for n in a.shape]
+        w = [0.5 - 0.5 * ci if window == "hann" else 0.54 - 0.46 * ci for ci in c]
+        w = [wi if wi.size > 1 else np.ones(1) for wi in w]  # length 1: no window
+        a = a * w[0][:, None] * w[1][None, :]
+    p = np.fft.fftshift(np.abs(np.fft.fft2(a)) ** 2)
+    return np.log1p(p) if log else p
+
+
+@pytest.mark.parametrize("shape", [(600, 700), (601, 515), (513, 2), (1, 520), (4, 4)])
+@pytest.mark.parametrize("options", [dict(window="none", log=False, subtract_mean=False),
+                                     dict(),  # the defaults: hann, log, mean subtracted
+                                     dict(window="hamming", log=False, subtract_mean=True)])
+def test_power_spectrum_equals_numpy_reference(shape, options):
+    # frames large enough (above ~130 000 px) to take the banded, multi-threaded path
+    rng = np.random.default_rng(5)
+    a = rng.normal(100.0, 10.0, shape).astype(np.float32)
+    got = mg.run("fft.power_spectrum", mg.from_array(a), **options).numpy()
+    full = dict(window="hann", log=True, subtract_mean=True) | options
+    ref = _numpy_power(a, **full)
+    assert got.dtype == np.float32 and got.shape == shape
+    if full["log"]:
+        # log(1 + p) is exact to float32 where p is large; tiny powers carry the FFT's
+        # absolute rounding (relative to the largest power), bounded here in p itself
+        np.testing.assert_allclose(np.expm1(got.astype(np.float64)), np.expm1(ref),
+                                   rtol=1e-4, atol=1e-5 * np.expm1(ref).max())
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * ref.max())
+
+
+def test_power_spectrum_integer_float64_and_stack_inputs():
+    rng = np.random.default_rng(6)
+    counts = rng.poisson(50, (3, 400, 410)).astype(np.uint16)
+    got = mg.run("fft.power_spectrum", mg.from_array(counts)).numpy()
+    assert got.dtype == np.float32 and got.shape == counts.shape
+    for i in range(3):
+        ref = _numpy_power(counts[i], "hann", True, True)
+        np.testing.assert_allclose(np.expm1(got[i].astype(np.float64)), np.expm1(ref),
+                                   rtol=1e-4, atol=1e-5 * np.expm1(ref).max())
+    f64 = counts[0].astype(np.float64)
+    got = mg.run("fft.power_spectrum", mg.from_array(f64), log=False).numpy()
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, _numpy_power(f64, "hann", False, True), rtol=1e-9,
+                               atol=1e-12 * got.max())
+    # the input is never modified (the transform overwrites a private copy only)
+    before = counts.copy()
+    mg.run("fft.power_spectrum", mg.from_array(counts), window="none")
+    np.testing.assert_array_equal(counts, before)

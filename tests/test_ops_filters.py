@@ -213,3 +213,33 @@ def test_rolling_ball_is_the_opening_of_skimage_erosion():
     np.testing.assert_allclose(ndimage.grey_erosion(a, footprint=f, structure=h), sk)
     np.testing.assert_allclose(ours, ndimage.grey_dilation(sk, footprint=f, structure=h))
     assert (ours >= sk - 1e-9).all() and (ours <= a + 1e-9).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 9), (3, 3), (61, 47)])
+def test_median3x3_min_max_network_equals_scipy(dtype, shape):
+    from micrographia.plugins.filters import median3x3
+
+    rng = np.random.default_rng(8)
+    for levels in (3, 60000):  # many ties, and nearly distinct values
+        high = min(levels, 255) if dtype == np.uint8 else levels
+        a = rng.integers(0, high, shape).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            a = a + rng.normal(0, 0.25, shape).astype(dtype)
+        np.testing.assert_array_equal(median3x3(a), ndimage.median_filter(a, 3, mode="reflect"))
+
+
+def test_median_3_stacks_large_frames_and_nan():
+    from skimage.filters import median as sk_median
+
+    rng = np.random.default_rng(9)
+    stack = rng.poisson(40, (12, 70, 90)).astype(np.uint16)  # small frames: frames in threads
+    out = mg.run("filters.median", mg.from_array(stack), size=3).numpy()
+    ref = np.stack([sk_median(f, np.ones((3, 3), bool), mode="reflect") for f in stack])
+    np.testing.assert_array_equal(out, ref)
+    big = rng.normal(0, 1, (700, 400)).astype(np.float32)  # banded in threads, with halos
+    np.testing.assert_array_equal(mg.run("filters.median", mg.from_array(big)).numpy(),
+                                  ndimage.median_filter(big, 3, mode="reflect"))
+    big[10, 10] = np.nan  # NaN: scipy's rank filter decides, as before
+    np.testing.assert_array_equal(mg.run("filters.median", mg.from_array(big)).numpy(),
+                                  ndimage.median_filter(big, 3, mode="reflect"))

@@ -20,6 +20,9 @@ import micrographia as mg
 EXAMPLE_OPTIONS: dict[str, dict] = {
     "image.crop": {"region": {"x": (4.0, 20.0)}},
     "fft.bandpass": {"low": 0.5, "high": 5.0},
+    "segment.pixel_classifier": {"n_estimators": 10, "strokes": (
+        {"label": 1, "radius": 2.0, "points": ((5.0, 5.0), (10.0, 20.0))},
+        {"label": 2, "radius": 2.0, "points": ((30.0, 40.0), (40.0, 50.0))})},
 }
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from ..dataset import Dataset
 from ..errors import ParameterError
 
-__all__ = ["render", "colormap", "COLORMAPS", "auto_clim"]
+__all__ = ["render", "colormap", "COLORMAPS", "COMPLEX_MODES", "auto_clim", "complex_part",
+           "default_complex_mode"]
 
 # Ten evenly spaced samples of each perceptually uniform map (the published viridis family,
 # Smith & van der Walt 2015; cividis, Nuñez et al. 2018), interpolated linearly to 256 entries.
@@ -56,6 +57,75 @@ _ANCHORS: dict[str, tuple[str, ...]] = {
 COLORMAPS = ("gray", "grey", "viridis", "inferno", "magma", "plasma", "cividis", "hot", "RdBu",
              "phase")
 _MAPPINGS = ("linear", "log", "sqrt")
+
+#: What is shown of complex data: ``|z|``, ``log(1 + |z|)``, ``arg(z)`` (radians, -π..π),
+#: the real or the imaginary part.
+COMPLEX_MODES = ("amplitude", "log_amplitude", "phase", "real", "imaginary")
+
+
+def complex_part(values: Any, mode: str) -> np.ndarray:
+    """Return the real quantity shown of complex values.
+
+    Parameters
+    ----------
+    values : array_like
+        Complex (or real) values.
+    mode : {"amplitude", "log_amplitude", "phase", "real", "imaginary"}
+        ``|z|``, ``log(1 + |z|)``, ``numpy.angle(z)`` (radians in [-π, π]), ``z.real`` or
+        ``z.imag``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 for complex64 (and smaller) input, float64 otherwise; same shape.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown mode.
+    """
+    a = np.asarray(values)
+    if mode == "amplitude":
+        out = np.abs(a)
+    elif mode == "log_amplitude":
+        out = np.log1p(np.abs(a))
+    elif mode == "phase":
+        out = np.angle(a)
+    elif mode == "real":
+        out = np.real(a)
+    elif mode == "imaginary":
+        out = np.imag(a)
+    else:
+        raise ParameterError(f"complex display mode must be one of {', '.join(COMPLEX_MODES)}, "
+                             f"got {mode!r}")
+    dtype = np.float32 if a.dtype.itemsize <= 8 and a.dtype.kind == "c" else np.float64
+    return np.asarray(out).astype(dtype, copy=False)
+
+
+def default_complex_mode(dataset: Dataset) -> str | None:
+    """Return what is shown by default of a dataset's complex values (None for real data).
+
+    A centred Fourier transform (``fft.fft`` with ``shift``) shows ``"log_amplitude"``, any
+    other complex dataset ``"amplitude"``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset.
+
+    Returns
+    -------
+    str or None
+        A :data:`COMPLEX_MODES` entry, None when the data are not complex.
+    """
+    dtype = dataset.dtype
+    if dtype.names is not None or dtype.kind != "c":
+        return None
+    md = dataset.metadata.get("Micrographia", {})
+    fft = md.get("fft", {}) if hasattr(md, "get") else {}
+    if hasattr(fft, "get") and fft.get("shift", False):
+        return "log_amplitude"
+    return "amplitude"
 
 
 @cache
@@ -161,7 +231,8 @@ def render(dataset: Dataset, display: Mapping[str, Any] | None = None) -> np.nda
         ``cmap`` (one of :data:`COLORMAPS`, default ``"gray"``), ``clim`` ((low, high)),
         ``auto_saturation`` (percent, default 0.35), ``gamma`` (default 1), ``mapping``
         (``"linear"``, ``"log"`` or ``"sqrt"``), ``invert`` (bool), ``frame`` (navigation
-        index tuple, default the first frame).
+        index tuple, default the first frame), ``complex`` (what is shown of complex data,
+        one of :data:`COMPLEX_MODES`; default :func:`default_complex_mode`).
 
     Returns
     -------
@@ -183,7 +254,7 @@ def render(dataset: Dataset, display: Mapping[str, Any] | None = None) -> np.nda
         raise ParameterError(f"gamma must be > 0, got {gamma}")
     img = _frame(dataset, disp.get("frame"))
     if np.iscomplexobj(img):
-        img = np.abs(img)
+        img = complex_part(img, str(disp.get("complex") or default_complex_mode(dataset)))
     img = img.astype(np.float64)
     clim = disp.get("clim")
     if clim is None:

@@ -16,6 +16,7 @@ pytest.importorskip("pytestqt")
 
 import micrographia as mg  # noqa: E402
 from micrographia.app.dialogs import OperationDialog, ParamMemory, is_region_param  # noqa: E402
+from micrographia.app.main_window import OPERATION_TOOLS  # noqa: E402
 from micrographia.dataset import Dataset, Table  # noqa: E402
 from micrographia.errors import ParameterError  # noqa: E402
 from micrographia.registry import Range, Step, Units, make_operation  # noqa: E402
@@ -78,6 +79,11 @@ def test_every_operation_builds_with_defaults_and_runs(qtbot, op_id, kind):
     try:
         out = mg.run(op.id, *dlg.inputs(), **dlg.values())
     except ParameterError as exc:
+        if op_id in OPERATION_TOOLS:
+            # the app opens this operation's own tool instead of the dialog (its options, e.g.
+            # painted strokes, come from there; tests/app/test_*_tool.py runs it)
+            assert op_id in str(exc)
+            return
         # image-only operations refuse a spectrum image with a clear message
         assert kind == "spectrum_image" and "signal" in str(exc)
         return
