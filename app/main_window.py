@@ -279,6 +279,9 @@ class MainWindow(QtWidgets.QMainWindow):
               "pick Bragg spots on it")
         a("bragg_filter", "&Bragg Filter Spots…", self.show_bragg_filter,
           tip="Click spots on the active power spectrum and run fft.mask_filter on its image")
+        a("point_pairs", "&Point Pairs…", self.show_point_pairs,
+          tip="Click matching points on two images and register them "
+              "(alignment.register_pair, method='points')")
         self.actions_by_name["scale_bar"].setChecked(True)
         a("replace_mode", "Replace Current Image", lambda on: None, checkable=True,
           tip="Operations replace the active window's dataset (undoable) instead of opening "
@@ -384,6 +387,8 @@ class MainWindow(QtWidgets.QMainWindow):
         menus[("Process", "FFT")].addSeparator()
         menus[("Process", "FFT")].addAction(A["live_fft"])
         menus[("Process", "FFT")].addAction(A["bragg_filter"])
+        menus[("Align",)].addSeparator()
+        menus[("Align",)].addAction(A["point_pairs"])
         w = top("&Window")
         w.aboutToShow.connect(lambda m=w: self._fill_window_menu(m))
         self._fill_window_menu(w)
@@ -1251,6 +1256,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if not supports_live_fft(self.active_view()):
             return None
         return self._tool("live_fft", lambda view, win: LiveFFTWindow(view, win, main=self))
+
+    def show_point_pairs(self) -> QtWidgets.QWidget:
+        """Align ▸ Point Pairs…: click matching points on two images and register them.
+
+        Returns
+        -------
+        PointPairTool
+            The tool (one per main window), bound to two open image windows.
+        """
+        from .align_tools import open_point_pair_tool
+
+        return open_point_pair_tool(self)
 
     def show_bragg_filter(self) -> QtWidgets.QWidget | None:
         """Process ▸ FFT ▸ Bragg Filter Spots… on the active power-spectrum window.

@@ -877,8 +877,9 @@ class MarkerOverlay(QtCore.QObject):
 def attach_results(window: TableWindow, windows: Iterable[Any], target: Any = None) -> None:
     """Connect a new table window to what the app shows (called by the main window).
 
-    Draws the table's positions over its source image window (:func:`find_source_window`)
-    and opens the scree plot of a PCA scree table next to the table.
+    Draws the table's positions over its source image window (:func:`find_source_window`),
+    opens the scree plot of a PCA scree table next to the table, and the drift plot
+    (``align_tools.DriftPlotWindow``) of an ``alignment.register_stack`` shifts table.
 
     Parameters
     ----------
@@ -899,3 +900,9 @@ def attach_results(window: TableWindow, windows: Iterable[Any], target: Any = No
         if plot is not None:
             geo = window.frameGeometry()
             plot.move(geo.right() + 10, geo.top())
+    from .align_tools import DriftPlotWindow, is_shifts_table
+
+    if is_shifts_table(table):  # alignment.register_stack: the drift plot next to the table
+        drift = window._keep_plot(DriftPlotWindow(table, parent=window))
+        geo = window.frameGeometry()
+        drift.move(geo.right() + 10, geo.top())

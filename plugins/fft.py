@@ -225,7 +225,8 @@ def power_spectrum(dataset: Dataset, *, window: Literal["hann", "hamming", "none
             sums = [0.0] * (ny + 1)
 
             def partial_sum(a: int, b: int) -> None:
-                sums[a] = float(f[a:b].sum(dtype=np.float64))
+                # row sums in the data's type (pairwise, vectorised), then float64
+                sums[a] = float(f[a:b].sum(axis=-1).sum(dtype=np.float64))
 
             parallel_bands(partial_sum, ny, size=f.size)
             mu = sum(sums) / f.size
