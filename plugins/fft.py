@@ -198,7 +198,12 @@ def power_spectrum(dataset: Dataset, *, window: Literal["hann", "hamming", "none
         rfft = None  # scipy.fft.rfft2 on every core
     wy = _window_1d(xp, ny, window, dtype)
     wx = _window_1d(xp, nx, window, dtype)
-    w2 = None if window == "none" else wy[:, None] * wx[None, :]
+    windowed = window != "none"
+    # the full 2-D window only where it is used (GPU, complex input); the CPU path for real
+    # frames multiplies by the two 1-D windows in cache-sized bands instead
+    w2 = (wy[:, None] * wx[None, :]
+          if windowed and (xp is not np or np.issubdtype(dataset.dtype, np.complexfloating))
+          else None)
     complex_in = np.issubdtype(dataset.dtype, np.complexfloating)
 
     cdtype = np.complex128 if dtype == np.float64 else np.complex64
@@ -216,7 +221,7 @@ def power_spectrum(dataset: Dataset, *, window: Literal["hann", "hamming", "none
         """Real frame on the CPU: one fused pass (cast, mean, window) into a private copy."""
         import scipy.fft
 
-        if not subtract_mean and w2 is None:
+        if not subtract_mean and not windowed:
             g = np.ascontiguousarray(f, dtype=dtype)  # rfft2 does not overwrite it
             return centred_power(g, np, log=log)
         f = np.asarray(f)
@@ -241,7 +246,7 @@ def power_spectrum(dataset: Dataset, *, window: Literal["hann", "hamming", "none
                     np.subtract(f[s:e], band.dtype.type(mu), out=band, casting="unsafe")
                 else:
                     band[...] = f[s:e]
-                if w2 is not None:
+                if windowed:
                     band *= wx
                     band *= wy[s:e, None]
 
