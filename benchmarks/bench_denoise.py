@@ -17,37 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _common import best_of_pair  # benchmarks/ is on sys.path when run as a script
+from _common import values as _values
 
 import micrographia as mg
-
-
-def best_of_pair(ours: Callable[[], Any], peer: Callable[[], Any],
-                 n: int) -> tuple[float, float]:
-    """Best times of ``n`` calls of each, the calls alternating (ours, peer, ours, ...).
-
-    Alternating puts both under the same momentary load of the machine, so their ratio is
-    fairer than that of two separate series when other processes come and go.
-    """
-    ours()  # warm up (imports, FFT plans, page faults)
-    peer()
-    t_o, t_p = [], []
-    for _ in range(n):
-        for fn, ts in ((ours, t_o), (peer, t_p)):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return min(t_o), min(t_p)
-
-
-def _values(x: Any) -> np.ndarray:
-    if isinstance(x, tuple):
-        x = x[0]
-    return x.numpy() if isinstance(x, mg.Dataset) else np.asarray(x)
 
 
 def _phantom(n: int, m: int) -> np.ndarray:
