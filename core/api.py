@@ -275,7 +275,6 @@ DISPLAY_KEYS = {
     "frame": tuple, "auto_saturation": float, "complex": str,
 }
 _MAPPINGS = ("linear", "log", "sqrt")
-_COMPLEX_MODES = ("amplitude", "log_amplitude", "phase", "real", "imaginary")
 _display: weakref.WeakKeyDictionary[Dataset, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -321,9 +320,12 @@ def display(dataset: Dataset, **settings: Any) -> None:
             v = str(v)
             if k == "mapping" and v not in _MAPPINGS:
                 raise ParameterError(f"mapping must be one of {', '.join(_MAPPINGS)}, got {v!r}")
-            if k == "complex" and v not in _COMPLEX_MODES:
-                raise ParameterError(f"complex must be one of {', '.join(_COMPLEX_MODES)}, "
-                                     f"got {v!r}")
+            if k == "complex":
+                from .io.render import COMPLEX_MODES  # one list for display and export
+
+                if v not in COMPLEX_MODES:
+                    raise ParameterError(f"complex must be one of {', '.join(COMPLEX_MODES)}, "
+                                         f"got {v!r}")
         clean[k] = v
     state = _display.setdefault(dataset, {})
     state.update(clean)
