@@ -173,32 +173,10 @@ def test_cpu_setting_never_touches_the_gpu(monkeypatch):
 
 @pytest.fixture
 def fake_cupy(monkeypatch):
-    """Install numpy-backed stand-ins for cupy and cupyx.scipy.ndimage.
+    """Numpy-backed, host/device-strict stand-ins for cupy and cupyx (tests/_fake_cupy.py)."""
+    from _fake_cupy import install
 
-    They exercise the GPU branches of the operations (array-module dispatch, cupyx imports,
-    device transfers) on a machine without a GPU; numerical behaviour is numpy's.
-    """
-    import sys
-    import types
-
-    import scipy.ndimage
-
-    cupy = types.ModuleType("cupy")
-    for name in dir(np):
-        if not name.startswith("__"):
-            setattr(cupy, name, getattr(np, name))
-    cupy.asarray = lambda x, dtype=None: np.array(x, dtype=dtype, copy=True).view(FakeGpuArray)
-    cupy.fft = np.fft
-    cupyx = types.ModuleType("cupyx")
-    cupyx_scipy = types.ModuleType("cupyx.scipy")
-    cupyx_scipy.ndimage = scipy.ndimage
-    cupyx.scipy = cupyx_scipy
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    monkeypatch.setitem(sys.modules, "cupyx.scipy", cupyx_scipy)
-    monkeypatch.setitem(sys.modules, "cupyx.scipy.ndimage", scipy.ndimage)
-    backend._set_probe_result(True, device="numpy-backed fake")
-    return cupy
+    return install(monkeypatch)
 
 
 @pytest.mark.parametrize("op_id, params", [
@@ -222,3 +200,12 @@ def test_gpu_branches_with_a_fake_cupy(fake_cupy, op_id, params, monkeypatch):
     cpu_result, _ = execute(op, (s,), op.bind((s,), params))
     assert gpu_result.axes == cpu_result.axes and gpu_result.dtype == cpu_result.dtype
     np.testing.assert_allclose(gpu_result.data, cpu_result.data, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op_id", sorted(op.id for op in mg.operations() if op.gpu))
+def test_every_gpu_op_matches_the_cpu_on_the_stand_in(fake_cupy, op_id, monkeypatch):
+    """Every ``gpu=True`` operation runs its GPU branch on the strict stand-in without falling
+    back to the CPU and gives the CPU's numbers (tests/test_gpu_real.py repeats this on a GPU)."""
+    from _gpu_parity import check_gpu_equals_cpu
+
+    check_gpu_equals_cpu(op_id, monkeypatch)
