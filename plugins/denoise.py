@@ -5,6 +5,11 @@ them), computes in floating point and returns float32 (float64 for float64 input
 counts are never rescaled. Strengths are given in units of the noise standard deviation σ,
 estimated per frame by :func:`estimate_sigma` unless given, so the same options suit raw
 counts and calibrated intensities alike.
+
+On the GPU (cupy data, ``gpu=True`` operations): :func:`nl_means` (fast mode) and :func:`tv`
+(Chambolle) run array-operation twins of scikit-image's algorithms
+(:func:`nl_means_fast_xp`, :func:`tv_chambolle_xp`) and :func:`pca` runs its SVD there; the
+other variants (slow NL-means, split Bregman) copy the frame to the host and back.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def estimate_sigma(frame: Any) -> float:
     Parameters
     ----------
     frame : array_like
-        1-D or 2-D numpy array (more dimensions: the last two are used, the rest flattened).
+        1-D or 2-D numpy or cupy array (more dimensions: the last two are used, the rest
+        flattened); a cupy frame is reduced on the GPU.
 
     Returns
     -------
@@ -51,7 +57,14 @@ def estimate_sigma(frame: Any) -> float:
     """
     import numpy as np
 
-    f = np.asarray(frame, dtype=np.float64)
+    from micrographia.backend import array_namespace, is_gpu_array
+
+    if is_gpu_array(frame):
+        xp = array_namespace(frame)
+        f = frame.astype(xp.float64, copy=False)
+    else:
+        xp = np
+        f = np.asarray(frame, dtype=np.float64)
     if f.ndim == 1:
         n = f.shape[0] // 2 * 2
         if n < 2:
@@ -64,7 +77,7 @@ def estimate_sigma(frame: Any) -> float:
             return 0.0
         f = f[:, :ny, :nx]
         d = (f[:, 0::2, 0::2] - f[:, 0::2, 1::2] - f[:, 1::2, 0::2] + f[:, 1::2, 1::2]) / 2.0
-    return float(np.median(np.abs(d)) / _MAD_TO_SIGMA)
+    return float(xp.median(xp.abs(d))) / _MAD_TO_SIGMA
 
 
 def _float_dtype(dataset: Dataset) -> Any:
@@ -89,25 +102,40 @@ def _frame_sigma(f: Any, sigma: float | None) -> float:
     return float(sigma) if sigma is not None else estimate_sigma(f)
 
 
-def _run_frames(dataset: Dataset, frame: Any, op: str, title: str) -> Dataset:
+def _run_frames(dataset: Dataset, frame: Any, op: str, title: str,
+                gpu_frame: Any = None) -> Dataset:
     """Apply ``frame(f, split)`` to every frame; in-memory stacks run frames in threads.
 
     scikit-image's denoisers release the GIL, so frames of an in-memory stack are denoised in
     parallel threads (``split=False``: one frame per thread); a single frame, lazy data (dask's
     scheduler runs blocks in parallel) and GPU data go through :func:`map_frames` with
     ``split=True`` (a frame may split its own work). The result never depends on which.
+
+    A cupy frame goes to ``gpu_frame(f)``, which returns a cupy frame of the output dtype;
+    without one it is copied to the host, denoised by ``frame`` and copied back.
     """
     import numpy as np
 
+    from micrographia.backend import is_gpu_array
     from micrographia.frames import cpu_workers, map_frames
     from micrographia.tasks import check_cancelled, report_progress
 
     out_dtype = _float_dtype(dataset)
     n = int(np.prod(dataset.nav_shape))
     workers = min(cpu_workers(), n)
+
+    def one_frame(f):  # noqa: ANN001, ANN202
+        if not is_gpu_array(f):
+            return frame(f, True)
+        if gpu_frame is not None:
+            return gpu_frame(f)
+        from micrographia.backend import array_namespace
+
+        return array_namespace(f).asarray(frame(f.get(), True))
+
     if dataset.is_lazy or dataset.on_gpu or workers < 2:
-        out = map_frames(lambda f: frame(f, True), dataset.data,
-                         signal_ndim=dataset.signal_dims, out_dtype=out_dtype, message=op)
+        out = map_frames(one_frame, dataset.data, signal_ndim=dataset.signal_dims,
+                         out_dtype=out_dtype, message=op)
     else:
         import concurrent.futures
 
@@ -209,6 +237,109 @@ def nl_means_frame(f: Any, *, patch_size: int, patch_distance: int, h: float,
     return out
 
 
+# Schraudolph's exponential, as scikit-image's fast NL-means evaluates its weights
+# (skimage/_shared/fast_exp.h): the high 32 bits of a double set to int(A·y) + B, the low ones 0.
+_FAST_EXP_A = 1512775.3951951856938  # 2**20 / ln 2
+_FAST_EXP_B = 1072632447  # 1023 * 2**20 - 60801 (least RMS error)
+_NLM_DISTANCE_CUTOFF = 5.0  # patch distances (in h²) beyond which a weight is 0
+
+
+def _fast_exp_neg(xp: Any, dist: Any) -> Any:
+    """``exp(-dist)`` for ``dist >= 0`` with scikit-image's bit-level approximation."""
+    hi = (dist * -_FAST_EXP_A).astype(xp.int64)  # C's (int) cast: truncation toward zero
+    hi += _FAST_EXP_B
+    hi <<= 32
+    return hi.view(xp.float64)
+
+
+def nl_means_fast_xp(f: Any, *, patch_size: int, patch_distance: int, h: float,
+                     sigma: float = 0.0) -> Any:
+    """Fast non-local means of one 2-D frame with array operations (numpy or cupy).
+
+    The uniform-patch-weight algorithm of Darbon et al. (2008) with the conventions of
+    scikit-image's ``denoise_nl_means(fast_mode=True, preserve_range=True)``, so that the
+    result equals it to rounding (about 1e-15 relative): the frame is taken in float64 and
+    mirror-padded (numpy's ``"reflect"``) by ``patch_size // 2 + patch_distance + 1``; an even
+    ``patch_size`` is raised by one. For every shift ``t`` of the search window the squared
+    difference between the frame and its shifted copy is box-summed over the
+    ``(patch_size - 1)``-pixel square whose rows and columns run from ``1 - patch_size // 2``
+    to ``patch_size // 2`` around the pixel (scikit-image's integral-image differences), the
+    noise term ``2σ²`` per pixel is subtracted, negative sums are clipped to 0 and the result
+    divided by ``h²·patch_size²``. Distances above 5 give weight 0, the others
+    ``exp(-distance)`` by Schraudolph's approximation, and the centre pixel counts once with
+    the weight of distance 0. The weights are symmetric, so only half of the shifts are
+    computed: each serves the pixel and its partner.
+
+    The work is a loop over ``((2·patch_distance + 1)² - 1) / 2`` shifts of whole-frame array
+    operations, written for the GPU (cupy); on numpy it is about as fast as scikit-image's
+    single-threaded kernel.
+
+    Parameters
+    ----------
+    f : array
+        2-D numpy or cupy frame.
+    patch_size : int
+        Side of the compared patches (px).
+    patch_distance : int
+        Search radius (px).
+    h : float
+        Cut-off distance in data units (scikit-image's ``h``).
+    sigma : float
+        Noise standard deviation in data units (0: no noise-variance correction).
+
+    Returns
+    -------
+    array
+        float64 frame of the input's array type.
+    """
+    import numpy as np
+
+    from micrographia.backend import array_namespace
+
+    xp = array_namespace(f)
+    if xp.__name__ == "numpy":
+        from scipy import ndimage
+    else:
+        from cupyx.scipy import ndimage
+    s = patch_size + 1 if patch_size % 2 == 0 else patch_size
+    o = s // 2
+    d = int(patch_distance)
+    pad = o + d + 1
+    ny, nx = f.shape
+    p = xp.pad(f.astype(xp.float64, copy=False), pad, mode="reflect")
+    n = 2 * o  # the box scikit-image's integral image sums is (s - 1) pixels wide
+    box_area = float(n * n)
+    noise = 2.0 * float(sigma) ** 2 * box_area
+    inv_h2s2 = 1.0 / (float(h) ** 2 * s * s)
+    centre = float(_fast_exp_neg(np, np.zeros(1))[0])
+    num = p[pad:pad + ny, pad:pad + nx] * centre
+    den = xp.full((ny, nx), centre, dtype=xp.float64)
+    for tr in range(-d, d + 1):
+        for tc in range(0 if tr > 0 else 1, d + 1):
+            # anchors: the output pixels and their partners shifted by -t
+            r0, nr = pad - max(tr, 0), ny + abs(tr)
+            c0, nc = pad - tc, nx + tc
+            ra, rb, ca, cb = r0 - o + 1, r0 + nr + o, c0 - o + 1, c0 + nc + o
+            diff = p[ra:rb, ca:cb] - p[ra + tr:rb + tr, ca + tc:cb + tc]
+            diff *= diff
+            # box sum over rows/cols [a - o + 1, a + o]: an even window, origin -1
+            box = ndimage.uniform_filter(diff, size=n, origin=-1, mode="nearest")
+            dist = box[o - 1:o - 1 + nr, o - 1:o - 1 + nc]
+            dist *= box_area
+            dist -= noise
+            xp.maximum(dist, 0.0, out=dist)
+            dist *= inv_h2s2
+            w = xp.where(dist > _NLM_DISTANCE_CUTOFF, 0.0, _fast_exp_neg(xp, dist))
+            w1 = w[max(tr, 0):max(tr, 0) + ny, tc:tc + nx]  # pixel p with p + t
+            w2 = w[max(-tr, 0):max(-tr, 0) + ny, :nx]  # pixel p with p - t
+            num += w1 * p[pad + tr:pad + tr + ny, pad + tc:pad + tc + nx]
+            num += w2 * p[pad - tr:pad - tr + ny, pad - tc:pad - tc + nx]
+            den += w1
+            den += w2
+    num /= den
+    return num
+
+
 def nl_means(dataset: Dataset, *,
              patch_size: Annotated[int, Range(3, 21), Units("px")] = 5,
              patch_distance: Annotated[int, Range(1, 50), Units("px")] = 6,
@@ -220,7 +351,9 @@ def nl_means(dataset: Dataset, *,
     Each pixel becomes a weighted mean of the pixels whose surrounding patches look alike
     (scikit-image's :func:`~skimage.restoration.denoise_nl_means`, with the noise variance
     subtracted from patch distances). A frame is split into overlapping row tiles processed on
-    all cores at once; the result equals the whole-frame computation to rounding.
+    all cores at once; the result equals the whole-frame computation to rounding. On the GPU
+    the fast mode runs :func:`nl_means_fast_xp` (same result to rounding); ``fast_mode=False``
+    copies each frame to the CPU and back.
 
     Parameters
     ----------
@@ -238,7 +371,7 @@ def nl_means(dataset: Dataset, *,
         (:func:`estimate_sigma`).
     fast_mode : bool
         Fast algorithm (uniform patch weights, cost independent of ``patch_size``); False uses
-        Gaussian-weighted patches, many times slower.
+        Gaussian-weighted patches, many times slower (and on the CPU even for GPU data).
 
     Returns
     -------
@@ -254,7 +387,94 @@ def nl_means(dataset: Dataset, *,
                               sigma=sigma, fast_mode=fast_mode,
                               parallel=split).astype(out_dtype)
 
-    return _run_frames(dataset, frame, "Non-local means", f"NL-means h={h:g}σ")
+    def gpu_frame(f):  # noqa: ANN001, ANN202
+        from micrographia.backend import array_namespace
+
+        xp = array_namespace(f)
+        f = f.astype(xp.float64)
+        s = _frame_sigma(f, sigma)
+        if s == 0:
+            return f.astype(out_dtype)
+        if not fast_mode:  # the Gaussian-weighted variant runs on the CPU (scikit-image)
+            return xp.asarray(frame(f.get(), True))
+        return nl_means_fast_xp(f, patch_size=patch_size, patch_distance=patch_distance,
+                                h=h * s, sigma=s).astype(out_dtype)
+
+    return _run_frames(dataset, frame, "Non-local means", f"NL-means h={h:g}σ", gpu_frame)
+
+
+def tv_chambolle_xp(image: Any, weight: float, *, eps: float = 2.0e-4,
+                    max_num_iter: int = 200) -> Any:
+    """Chambolle's total-variation denoising of one frame with array operations (numpy or cupy).
+
+    The same projection algorithm, in the same order of operations, as scikit-image's
+    :func:`~skimage.restoration.denoise_tv_chambolle` on a float64 frame without channels
+    (any number of dimensions): dual field ``p`` on forward differences (zero at the far
+    edge of each axis), step ``τ = 1 / (2·ndim)``, and a stop when the energy
+    ``(Σ d² + weight·Σ|∇u|) / size`` changes by less than ``eps`` times its first value. Only
+    the energy, a scalar read back once per iteration, is summed in a different order, so
+    the result equals scikit-image's to rounding unless the stopping test is decided at the
+    last digit.
+
+    Parameters
+    ----------
+    image : array
+        numpy or cupy frame (any number of dimensions), converted to float64.
+    weight : float
+        Denoising weight (data units).
+    eps : float
+        Relative change of the energy that stops the iterations.
+    max_num_iter : int
+        Iteration limit.
+
+    Returns
+    -------
+    array
+        float64 frame of the input's array type.
+    """
+    from micrographia.backend import array_namespace
+
+    xp = array_namespace(image)
+    image = image.astype(xp.float64)
+    ndim = image.ndim
+    p = xp.zeros((ndim,) + image.shape, dtype=image.dtype)
+    g = xp.zeros_like(p)
+    d = xp.zeros_like(image)
+    tau = 1.0 / (2.0 * ndim)
+    out = image
+    e_init = e_prev = 0.0
+    i = 0
+    while i < max_num_iter:
+        if i > 0:
+            d = -p.sum(0)  # the negative divergence of p
+            for ax in range(ndim):
+                dst = [slice(None)] * ndim
+                dst[ax] = slice(1, None)
+                src = [slice(None)] * ndim
+                src[ax] = slice(0, -1)
+                d[tuple(dst)] += p[ax][tuple(src)]
+            out = image + d
+        else:
+            out = image
+        energy = (d**2).sum()
+        for ax in range(ndim):
+            dst = [slice(None)] * ndim
+            dst[ax] = slice(0, -1)
+            g[ax][tuple(dst)] = xp.diff(out, axis=ax)
+        norm = xp.sqrt((g**2).sum(axis=0))[None, ...]
+        energy = (float(energy) + weight * float(norm.sum())) / float(image.size)
+        norm *= tau / weight
+        norm += 1.0
+        p -= tau * g
+        p /= norm
+        if i == 0:
+            e_init = e_prev = energy
+        elif abs(e_prev - energy) < eps * e_init:
+            break
+        else:
+            e_prev = energy
+        i += 1
+    return out
 
 
 def tv(dataset: Dataset, *,
@@ -268,7 +488,9 @@ def tv(dataset: Dataset, *,
     :func:`~skimage.restoration.denoise_tv_bregman` (isotropic) on the frame in data units;
     ``weight`` is scaled by the noise σ so that it means the same for any intensity scale
     (Chambolle's weight ``weight·σ``, Bregman's fidelity ``1 / (2·weight·σ)``, which gives
-    about the same smoothing).
+    about the same smoothing). On the GPU, Chambolle's algorithm runs there
+    (:func:`tv_chambolle_xp`, same result to rounding); split Bregman copies each frame to the
+    CPU and back.
 
     Parameters
     ----------
@@ -312,7 +534,20 @@ def tv(dataset: Dataset, *,
                                        max_num_iter=max_iterations)
         return r.astype(out_dtype)
 
-    return _run_frames(dataset, frame, "Total variation", f"TV {method} w={weight:g}σ")
+    def gpu_frame(f):  # noqa: ANN001, ANN202
+        from micrographia.backend import array_namespace
+
+        xp = array_namespace(f)
+        f = f.astype(xp.float64)
+        s = _frame_sigma(f, sigma)
+        if s == 0 or weight == 0:
+            return f.astype(out_dtype)
+        if method != "chambolle":  # split Bregman runs on the CPU (scikit-image)
+            return xp.asarray(frame(f.get(), True))
+        return tv_chambolle_xp(f, weight * s, max_num_iter=max_iterations).astype(out_dtype)
+
+    return _run_frames(dataset, frame, "Total variation", f"TV {method} w={weight:g}σ",
+                       gpu_frame)
 
 
 def wavelet(dataset: Dataset, *,
@@ -632,6 +867,9 @@ def pca(dataset: Dataset, *,
     (1), giving ``λ*(β)·√n``; otherwise it is ``ω(β)·median(singular values)``, with β the
     matrix's aspect ratio. Both sit just above the Marchenko–Pastur edge of pure noise.
 
+    Data on the GPU are weighted, decomposed (``cupy.linalg.svd``) and reconstructed there;
+    the reconstruction does not depend on the signs the SVD gives its singular vectors.
+
     Parameters
     ----------
     dataset : Dataset
@@ -655,7 +893,7 @@ def pca(dataset: Dataset, *,
     """
     import numpy as np
 
-    from micrographia.backend import to_numpy
+    from micrographia.backend import array_namespace, is_gpu_array, to_numpy
     from micrographia.tasks import report_progress
 
     if not dataset.nav_axes or dataset.signal_dims == 0:
@@ -665,27 +903,33 @@ def pca(dataset: Dataset, *,
     data = dataset.data
     if dataset.is_lazy:
         data = data.compute()
-    x = np.asarray(to_numpy(data), dtype=np.float64).reshape(
-        int(np.prod(dataset.nav_shape)), int(np.prod(dataset.sig_shape)))
+    shape = (int(np.prod(dataset.nav_shape)), int(np.prod(dataset.sig_shape)))
+    if is_gpu_array(data):  # decomposed on the GPU; only the singular values come back
+        xp = array_namespace(data)
+        x = data.astype(xp.float64).reshape(shape)
+    else:
+        xp = np
+        x = np.asarray(to_numpy(data), dtype=np.float64).reshape(shape)
     n_nav, n_sig = x.shape
     if n_components > min(n_nav, n_sig):
         raise ParameterError(f"denoise.pca: n_components must be at most {min(n_nav, n_sig)} "
                              f"for data with {n_nav} positions × {n_sig} values; "
                              f"got {n_components}")
     if poisson_weighting:
-        if np.nanmin(x) < 0:
+        if float(xp.nanmin(x)) < 0:
             raise ParameterError("denoise.pca: poisson_weighting needs non-negative counts")
         row = x.mean(axis=1, keepdims=True)
         col = x.mean(axis=0, keepdims=True)
-        w = np.sqrt(row * col / max(x.mean(), np.finfo(float).tiny))
+        w = xp.sqrt(row * col / max(float(x.mean()), np.finfo(float).tiny))
         w[w == 0] = 1.0
         x = x / w
     report_progress(0.1, "PCA: SVD")
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    u, s_dev, vt = xp.linalg.svd(x, full_matrices=False)
+    s = to_numpy(s_dev)
     report_progress(0.8, "PCA: reconstruction")
     k = n_components or max(1, _gavish_donoho_rank(s, x.shape,
                                                     1.0 if poisson_weighting else None))
-    rec = (u[:, :k] * s[:k]) @ vt[:k]
+    rec = (u[:, :k] * s_dev[:k]) @ vt[:k]
     if poisson_weighting:
         rec *= w
     out = rec.reshape(dataset.shape).astype(out_dtype)
@@ -707,9 +951,9 @@ def pca(dataset: Dataset, *,
 def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     img, num = ("signal2d",), "iuf"
     registry.add(nl_means, id="denoise.nl_means", title="Non-local means…",
-                 menu="Process/Denoise", kinds=img, dtypes=num)
+                 menu="Process/Denoise", kinds=img, dtypes=num, gpu=True)
     registry.add(tv, id="denoise.tv", title="Total variation…", menu="Process/Denoise",
-                 dtypes=num)
+                 dtypes=num, gpu=True)
     registry.add(wavelet, id="denoise.wavelet", title="Wavelet…", menu="Process/Denoise",
                  cheap=True, dtypes=num)
     registry.add(bilateral, id="denoise.bilateral", title="Bilateral…", menu="Process/Denoise",
@@ -718,4 +962,5 @@ def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
         registry.add(bm3d, id="denoise.bm3d", title="BM3D…", menu="Process/Denoise",
                      kinds=img, dtypes=num)
     registry.add(pca, id="denoise.pca", title="PCA…", menu="Process/Denoise", dtypes=num,
-                 kinds=("stack", "signal1d_stack", "spectrum_image", "4d", "image_series"))
+                 kinds=("stack", "signal1d_stack", "spectrum_image", "4d", "image_series"),
+                 gpu=True)
