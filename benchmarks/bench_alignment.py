@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_alignment.py              # all three parts (a few minutes)
     python benchmarks/bench_alignment.py --quick      # fewer frames, best of 1
     python benchmarks/bench_alignment.py --part reference   # or all_pairs, memory
+    python benchmarks/bench_alignment.py --gpu        # GPU against CPU (needs cupy and a GPU)
 
 1. ``reference`` (defaults) against ``skimage.registration.phase_cross_correlation(ref, frame,
    upsample_factor=100)`` called per frame against the first frame, 100 frames of 512²;
@@ -18,6 +19,13 @@ shift theorem (random ±20 px sub-pixel shifts), the central window cut out, Poi
 ~40 counts. Each row prints the time of one call (best of N after a warm-up), the ratio
 ``peer / ours`` (> 1: we are faster) and the RMS error of the shifts against the truth for both.
 Nothing here is a test.
+
+``--gpu`` instead times ``register_stack`` (``reference`` and ``all_pairs``, 100 frames of 512²;
+30 with ``--quick``) on the GPU and on the CPU through the device setting
+(``MICROGRAPHIA_DEVICE``), including the transfers to and from the device and a device
+synchronisation before each clock stops, and prints the speed-up (CPU time / GPU time; the
+goal of issue #5 is ≥ 30× for ``all_pairs``) and the largest shift difference. Without a usable
+GPU it says why in one line and exits with status 0.
 """
 
 from __future__ import annotations
@@ -180,14 +188,70 @@ def part_memory(n: int, size: int, window: int | None) -> None:
           f"RMS {rms(tab['dx'], tab['dy'], truth):.4f} px")
 
 
+def part_gpu(n: int, size: int, repeats: int) -> None:
+    from micrographia import backend, settings
+    from micrographia.compute import execute
+
+    if not backend.gpu_available():
+        print(f"--gpu: no usable GPU ({backend.probe().get('reason') or 'unknown reason'}); "
+              "nothing to time")
+        return
+    import cupy
+
+    frames, truth = texture_stack(n, size, seed=3)
+    d = mg.from_array(frames)
+    op = mg.operation("alignment.register_stack")
+    old = os.environ.get("MICROGRAPHIA_DEVICE")
+
+    def timed(device: str, params: dict[str, Any]) -> tuple[float, Any]:
+        os.environ["MICROGRAPHIA_DEVICE"] = device
+        settings.reset_cache()
+        bound = op.bind((d,), params)
+
+        def call() -> Any:
+            table, notes = execute(op, (d,), bound)
+            if device == "gpu":
+                cupy.cuda.Device().synchronize()
+                if notes:
+                    raise RuntimeError(f"the GPU run fell back to the CPU: {notes}")
+            return table
+
+        return best_of(call, repeats)
+
+    print(f"GPU: {backend.probe().get('device')} (cupy {cupy.__version__})")
+    try:
+        for method in ("reference", "all_pairs"):
+            params = {"method": method, "apply": False}
+            t_gpu, tg = timed("gpu", params)
+            t_cpu, tc = timed("cpu", params)
+            diff = max(float(np.abs(tg[k] - tc[k]).max()) for k in ("dx", "dy"))
+            print(f"{method}, {n} frames of {size}²: GPU {t_gpu * 1e3:.0f} ms (RMS "
+                  f"{rms(tg['dx'], tg['dy'], truth):.4f} px), CPU {t_cpu * 1e3:.0f} ms (RMS "
+                  f"{rms(tc['dx'], tc['dy'], truth):.4f} px); speed-up CPU/GPU "
+                  f"{t_cpu / t_gpu:.1f}×"
+                  + (" (goal ≥ 30×)" if method == "all_pairs" else "")
+                  + f"; max |shift GPU − CPU| {diff:.2e} px")
+    finally:
+        if old is None:
+            os.environ.pop("MICROGRAPHIA_DEVICE", None)
+        else:
+            os.environ["MICROGRAPHIA_DEVICE"] = old
+        settings.reset_cache()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer frames, one repeat")
     ap.add_argument("-n", type=int, default=3, help="repeats (best of n)")
     ap.add_argument("--part", choices=("reference", "all_pairs", "memory"), action="append")
+    ap.add_argument("--gpu", action="store_true",
+                    help="time register_stack on the GPU against the CPU (only this)")
     args = ap.parse_args()
     parts = args.part or ["reference", "all_pairs", "memory"]
     reps = 1 if args.quick else args.n
+    if args.gpu:
+        part_gpu(30 if args.quick else 100, 512, reps)
+        return
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     if "reference" in parts:

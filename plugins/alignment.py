@@ -14,6 +14,11 @@ system ``s_j − s_i = d_ij``.
 
 Stacks with several navigation axes are flattened in C order (the table's ``frame`` is the
 flat index) and the aligned result keeps the original shape.
+
+On the GPU (cupy data, ``gpu=True`` operations) the pre-filter, the spectra
+(``cupyx.scipy.fft``), the cross-power spectra, the peak search and the zooming DFTs run on the
+device in batches of at most ``_GPU_CHUNK_BYTES``; only the per-pair shifts and peak heights
+come back to the host, where the (small) sparse least-squares problem is solved with scipy.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Annotated, Any, Literal
 from micrographia import Dataset, ParameterError, Range, Step, Table, Units, hookimpl
 
 _CHUNK_BYTES = 48 * 2 ** 20  # working memory per batch of frames or pairs
+_GPU_CHUNK_BYTES = 256 * 2 ** 20  # device working memory per batch on the GPU (cupy data)
 _STACK_KINDS = ("stack", "4d", "image_series")  # images with at least one navigation axis
 _HINT_RATIO = 0.7  # a peak near the hint wins when at least this fraction of the best
 _SOBEL_BAND = 0.4  # cycles/px × σ kept of the Sobel-magnitude spectra
@@ -53,12 +59,16 @@ def _stack_view(dataset: Dataset, op: str) -> tuple[Any, int, int, int]:
 
 
 def _load(data: Any, i0: int, i1: int) -> Any:
-    """Frames ``i0:i1`` as a float32 numpy array (lazy and GPU data are computed)."""
+    """Frames ``i0:i1`` as a float32 array: cupy for cupy data, else numpy (lazy data computed)."""
     import numpy as np
 
-    from micrographia.backend import to_numpy
+    from micrographia.backend import is_gpu_array, to_numpy
 
     block = data[i0:i1]
+    if is_gpu_array(block):
+        import cupy
+
+        return cupy.asarray(block, dtype=cupy.float32)
     if hasattr(block, "compute"):
         block = block.compute()
     return np.asarray(to_numpy(block), dtype=np.float32)
@@ -96,6 +106,13 @@ def _roi_slices(dataset: Dataset, roi: dict | None, op: str) -> tuple[slice, sli
     return out[0], out[1]
 
 
+def _host(x: Any) -> Any:
+    """``x`` as a numpy array (device arrays are copied back; numpy arrays are returned as is)."""
+    from micrographia.backend import to_numpy
+
+    return to_numpy(x)
+
+
 def _good_size(n: int) -> int:
     import scipy.fft
 
@@ -116,8 +133,21 @@ class _Spectra:
         import numpy as np
         import scipy.fft
 
+        from micrographia.backend import is_gpu_array
         from micrographia.frames import parallel_bands
         from micrographia.tasks import check_cancelled, report_progress
+
+        gpu = is_gpu_array(data)
+        if gpu:  # cupy data: spectra, correlations and zooming DFTs on the device
+            import cupy as xp
+            import cupyx.scipy.fft as dfft
+
+            self._fft = dfft
+        else:
+            xp = np
+            self._fft = scipy.fft
+        self.xp, self.gpu = xp, gpu
+        self.chunk_bytes = _GPU_CHUNK_BYTES if gpu else _CHUNK_BYTES
 
         h = (rows.stop - rows.start) // binning
         w = (cols.stop - cols.start) // binning
@@ -148,6 +178,8 @@ class _Spectra:
         if w % 2 == 0 and self.cw2 - 1 == w // 2:
             wx[-1] = 1.0
         self.wx = wx
+        # the frequencies on the device of the spectra (the same arrays on the CPU)
+        self.dky, self.dkx, self.dwx = xp.asarray(self.ky), xp.asarray(self.kx), xp.asarray(wx)
         # separable cosine-tapered window: suppresses the frame borders (wrap-around edges)
         taper = max(4, min(int(math.ceil(3 * sig)) + 4, min(h, w) // 4))
         self.window = (self._taper(h, taper)[:, None] * self._taper(w, taper)[None, :]).astype(
@@ -157,8 +189,8 @@ class _Spectra:
         fx = np.fft.rfftfreq(w)[None, :]
         gauss = np.exp(-2 * math.pi ** 2 * sig ** 2 * (fy ** 2 + fx ** 2)).astype(np.float32)
         frame_bytes = max(1, h * w * 4 * binning * binning)
-        chunk = max(1, min(n, _CHUNK_BYTES // (6 * frame_bytes)))
-        self.spec = np.empty((n, ch, self.cw2), np.complex64)
+        chunk = max(1, min(n, self.chunk_bytes // (6 * frame_bytes)))
+        self.spec = xp.empty((n, ch, self.cw2), xp.complex64)
         self.energy = np.empty(n, np.float64)
         if prefilter == "gaussian+sobel":
             # Gaussian then Sobel derivatives as transfer functions: smoothing (1, 2, 1) across,
@@ -167,25 +199,32 @@ class _Spectra:
             hx = (gauss * (2 + 2 * cy) * 2j * np.sin(2 * np.pi * fx)).astype(np.complex64)
             hy = (gauss * (2 + 2 * cx) * 2j * np.sin(2 * np.pi * fy)).astype(np.complex64)
         window = self.window
+        if gpu:  # the filters' arrays on the device
+            window, gauss, keep_rows = (xp.asarray(window), xp.asarray(gauss),
+                                        xp.asarray(keep_rows))
+            if prefilter == "gaussian+sobel":
+                hx, hy = xp.asarray(hx), xp.asarray(hy)
+        wxd = self.dwx
+        one = 1  # FFT threads per band on the CPU (the bands run in parallel)
 
         def band(blk: Any, j0: int, j1: int) -> None:
             x = blk[j0:j1]
             if prefilter == "gaussian+sobel":
-                f0 = scipy.fft.rfft2(x, workers=1)
-                gx = scipy.fft.irfft2(f0 * hx, s=(h, w), workers=1)
-                gy = scipy.fft.irfft2(f0 * hy, s=(h, w), workers=1)
-                x = np.hypot(gx, gy).astype(np.float32, copy=False)
+                f0 = self.rfft2(x, one)
+                gx = self.irfft2(f0 * hx, (h, w), one)
+                gy = self.irfft2(f0 * hy, (h, w), one)
+                x = xp.hypot(gx, gy).astype(xp.float32, copy=False)
             else:
                 x = x.copy()
             x -= ((x * window).sum(axis=(1, 2)) / wsum)[:, None, None]
             x *= window
-            f = scipy.fft.rfft2(x, workers=1)
+            f = self.rfft2(x, one)
             if prefilter == "gaussian":
                 f *= gauss
             f = f[:, keep_rows, :self.cw2]
             self.spec[i0 + j0:i0 + j1] = f
-            a2 = (np.abs(f) ** 2 * wx[None, None, :]).sum(axis=(1, 2))
-            self.energy[i0 + j0:i0 + j1] = a2 / (h * w)
+            a2 = (xp.abs(f) ** 2 * wxd[None, None, :]).sum(axis=(1, 2))
+            self.energy[i0 + j0:i0 + j1] = _host(a2) / (h * w)
 
         for i0 in range(0, n, chunk):
             check_cancelled()
@@ -194,14 +233,29 @@ class _Spectra:
             if binning > 1:
                 b = binning
                 block = block[:, :h * b, :w * b].reshape(i1 - i0, h, b, w, b).mean(axis=(2, 4))
-            block = np.ascontiguousarray(block, dtype=np.float32)
-            if not np.isfinite(block).all():
+            block = xp.ascontiguousarray(block, dtype=xp.float32)
+            if not bool(xp.isfinite(block).all()):
                 raise ParameterError("alignment.register_stack: frames "
                                      f"{i0}–{i1 - 1} contain NaN or infinite values; replace "
                                      "them first (or choose a roi without them)")
-            parallel_bands(lambda j0, j1, blk=block: band(blk, j0, j1), i1 - i0,
-                           workers=min(workers, i1 - i0))
+            if gpu:  # one batch at a time: no threads on the device
+                band(block, 0, i1 - i0)
+            else:
+                parallel_bands(lambda j0, j1, blk=block: band(blk, j0, j1), i1 - i0,
+                               workers=min(workers, i1 - i0))
             report_progress(0.3 * i1 / n, "filtering frames")
+
+    def rfft2(self, x: Any, workers: int) -> Any:
+        """``rfft2`` over the last two axes (``workers`` threads on the CPU)."""
+        if not self.gpu:
+            return self._fft.rfft2(x, workers=workers)
+        return self._fft.rfft2(x)
+
+    def irfft2(self, x: Any, s: tuple[int, int], workers: int) -> Any:
+        """``irfft2`` of shape ``s`` over the last two axes (``workers`` threads on the CPU)."""
+        if not self.gpu:
+            return self._fft.irfft2(x, s=s, workers=workers)
+        return self._fft.irfft2(x, s=s)
 
     @staticmethod
     def _taper(n: int, width: int) -> Any:
@@ -226,52 +280,57 @@ def _correlate(sp: _Spectra, xs: Any, prior: Any | None, radius: float | None,
     when it reaches ``_HINT_RATIO`` of the highest peak overall (this resolves the ambiguity of
     periodic specimens, whose correlation has nearly equal peaks one lattice period apart, and
     still ignores a wrong hint). The peak is then refined by zooming DFTs (:func:`_zoom`).
+    ``xs`` lives where ``sp.spec`` does (numpy or cupy); ``prior`` and ``hint`` are numpy and
+    the results are returned as numpy arrays.
     """
     import numpy as np
-    import scipy.fft
 
+    xp = sp.xp
     b = xs.shape[0]
     h, w, ch, cw = sp.h, sp.w, sp.ch, sp.cw
     if search > 1:
         sh = max(8, 2 * (ch // (2 * search)))
         sw = max(8, 2 * (cw // (2 * search)))
-        rsel = np.concatenate([np.arange(0, sh // 2), np.arange(ch - sh // 2, ch)])
-        corr = scipy.fft.irfft2(xs[:, rsel, :sw // 2 + 1], s=(sh, sw), workers=workers)
+        rsel = xp.asarray(np.concatenate([np.arange(0, sh // 2), np.arange(ch - sh // 2, ch)]))
+        corr = sp.irfft2(xs[:, rsel, :sw // 2 + 1], (sh, sw), workers)
     elif search < 1:
         # twice finer grid (zero-padded spectrum): peak heights are compared reliably even
         # for narrow, closely spaced peaks (periodic specimens)
         sh, sw = 2 * ch, 2 * cw
-        padded = np.zeros((b, sh, sw // 2 + 1), xs.dtype)
+        padded = xp.zeros((b, sh, sw // 2 + 1), xs.dtype)
         padded[:, :ch // 2, :sp.cw2] = xs[:, :ch // 2]
         padded[:, sh - ch // 2:, :sp.cw2] = xs[:, ch // 2:]
-        corr = scipy.fft.irfft2(padded, s=(sh, sw), workers=workers)
+        corr = sp.irfft2(padded, (sh, sw), workers)
     else:
         sh, sw = ch, cw
-        corr = scipy.fft.irfft2(xs, s=(ch, cw), workers=workers)
+        corr = sp.irfft2(xs, (ch, cw), workers)
     gy, gx = h / sh, w / sw  # grid steps in px
     sy = np.fft.fftfreq(sh, 1.0 / sh) * gy
     sx = np.fft.fftfreq(sw, 1.0 / sw) * gx
     if prior is not None or radius is not None:
-        corr = np.where(_near(sy, sx, prior, radius, b, h, w, gy, gx), corr, -np.inf)
+        corr = xp.where(_near(sy, sx, prior, radius, b, h, w, gy, gx, xp), corr, -np.inf)
     flat = corr.reshape(b, -1).argmax(axis=1)
-    iy, ix = np.unravel_index(flat, (sh, sw))
-    xsw = xs * sp.wx.astype(np.float32)[None, None, :]
-    py, px, peak = _zoom(sp, xsw, sy[iy], sx[ix], gy, gx, upsample, radius is None)
+    iy, ix = xp.unravel_index(flat, (sh, sw))
+    dsy, dsx = xp.asarray(sy), xp.asarray(sx)
+    xsw = xs * sp.dwx.astype(np.float32)[None, None, :]
+    py, px, peak = _zoom(sp, xsw, dsy[iy], dsx[ix], gy, gx, upsample, radius is None)
     if hint is not None:
         # prefer the highest peak near the hint unless it is clearly lower than the best one;
         # heights are compared after refinement (the coarse grid can miss a peak's top)
-        near = np.where(_near(sy, sx, hint, hint_radius, b, h, w, gy, gx), corr, -np.inf)
+        near = xp.where(_near(sy, sx, hint, hint_radius, b, h, w, gy, gx, xp), corr, -np.inf)
         flat_h = near.reshape(b, -1).argmax(axis=1)
-        best = corr.reshape(b, -1)[np.arange(b), flat]
-        at_hint = near.reshape(b, -1)[np.arange(b), flat_h]
-        other = np.flatnonzero((flat_h != flat) & (at_hint >= 0.5 * _HINT_RATIO * best))
+        rb = xp.arange(b)
+        best = corr.reshape(b, -1)[rb, flat]
+        at_hint = near.reshape(b, -1)[rb, flat_h]
+        other = xp.flatnonzero((flat_h != flat) & (at_hint >= 0.5 * _HINT_RATIO * best))
         if len(other):
-            hy, hx = np.unravel_index(flat_h[other], (sh, sw))
-            qy, qx, qpeak = _zoom(sp, xsw[other], sy[hy], sx[hx], gy, gx, upsample,
+            hy, hx = xp.unravel_index(flat_h[other], (sh, sw))
+            qy, qx, qpeak = _zoom(sp, xsw[other], dsy[hy], dsx[hx], gy, gx, upsample,
                                   radius is None)
             take = qpeak >= _HINT_RATIO * peak[other]
             sel = other[take]
             py[sel], px[sel], peak[sel] = qy[take], qx[take], qpeak[take]
+    py, px, peak = _host(py), _host(px), _host(peak)  # per-pair scalars back to the host
     if radius is not None:  # the search range is a hard limit
         cy = np.zeros(b) if prior is None else prior[:, 0]
         cx = np.zeros(b) if prior is None else prior[:, 1]
@@ -292,21 +351,22 @@ def _zoom(sp: _Spectra, xsw: Any, py: Any, px: Any, gy: float, gx: float, upsamp
     """
     import numpy as np
 
+    xp = sp.xp  # everything below on the spectra's device; the grid offsets on the host
     b, ch = xsw.shape[0], sp.ch
     cw = sp.cw
     h, w = sp.h, sp.w
-    py, px = np.array(py, np.float64), np.array(px, np.float64)
+    py, px = xp.array(py, xp.float64), xp.array(px, xp.float64)
     m = 21
     half_y, half_x = gy, gx
-    ty = (2j * np.pi / h) * sp.ky
-    tx = (2j * np.pi / w) * sp.kx
+    ty = (2j * np.pi / h) * sp.dky
+    tx = (2j * np.pi / w) * sp.dkx
     # the first, coarse zoom stage only needs the lower half of the band (4× fewer terms)
-    lo_r = np.flatnonzero(np.abs(sp.ky) < ch / 4)
-    lo_c = np.flatnonzero(sp.kx < cw / 4)
-    xlo = np.ascontiguousarray(xsw[:, lo_r][:, :, lo_c])
+    lo_r = xp.flatnonzero(xp.abs(sp.dky) < ch / 4)
+    lo_c = xp.flatnonzero(sp.dkx < cw / 4)
+    xlo = xp.ascontiguousarray(xsw[:, lo_r][:, :, lo_c])
     target = 1.0 / max(upsample, 1)
-    moves = np.zeros(b, np.int64)
-    rr = np.arange(b)
+    moves = xp.zeros(b, xp.int64)
+    rr = xp.arange(b)
     stage = 0
     while True:
         if stage > 0:  # after the coarse stage: finish in one stage when it is cheap enough
@@ -314,40 +374,41 @@ def _zoom(sp: _Spectra, xsw: Any, py: Any, px: Any, gy: float, gx: float, upsamp
         oy = np.linspace(-half_y, half_y, m)
         ox = np.linspace(-half_x, half_x, m)
         step_y, step_x = oy[1] - oy[0], ox[1] - ox[0]
+        oy, ox = xp.asarray(oy), xp.asarray(ox)
         final = max(step_y, step_x) <= target or half_y < 1e-4
         # a grid finer than 0.02 px compares values that differ by < 1e-5: double precision
         ct = np.complex128 if final and min(step_y, step_x) < 0.02 else np.complex64
         coarse = stage == 0 and not final and min(step_y, step_x) >= 0.1
         xx, tyy, txx = (xlo, ty[lo_r], tx[lo_c]) if coarse else (xsw, ty, tx)
         # c_b(oy, ox) = Re sum Ey(oy)^T [diag(phy_b) X_b diag(phx_b)] Ex(ox)
-        phy = np.exp(tyy[None, :] * py[:, None]).astype(ct)
-        phx = np.exp(txx[None, :] * px[:, None]).astype(ct)
-        ey = np.exp(tyy[:, None] * oy[None, :]).astype(ct)  # (rows, m)
-        ex = np.exp(txx[:, None] * ox[None, :]).astype(ct)  # (cols, m)
-        xp = (xx if ct is np.complex64 else xx.astype(ct)) * phy[:, :, None]
-        xp *= phx[:, None, :]
-        nr = xp.shape[1]
-        tmp = (xp.reshape(b * nr, -1) @ ex).reshape(b, nr, m)  # (b, rows, m_x)
-        tmp = np.ascontiguousarray(tmp.transpose(0, 2, 1)).reshape(b * m, nr)
+        phy = xp.exp(tyy[None, :] * py[:, None]).astype(ct)
+        phx = xp.exp(txx[None, :] * px[:, None]).astype(ct)
+        ey = xp.exp(tyy[:, None] * oy[None, :]).astype(ct)  # (rows, m)
+        ex = xp.exp(txx[:, None] * ox[None, :]).astype(ct)  # (cols, m)
+        xph = (xx if ct is np.complex64 else xx.astype(ct)) * phy[:, :, None]
+        xph *= phx[:, None, :]
+        nr = xph.shape[1]
+        tmp = (xph.reshape(b * nr, -1) @ ex).reshape(b, nr, m)  # (b, rows, m_x)
+        tmp = xp.ascontiguousarray(tmp.transpose(0, 2, 1)).reshape(b * m, nr)
         c = (tmp @ ey).real.reshape(b, m, m).transpose(0, 2, 1)  # (b, m_y, m_x)
         k = c.reshape(b, -1).argmax(axis=1)
-        jy, jx = np.unravel_index(k, (m, m))
+        jy, jx = xp.unravel_index(k, (m, m))
         edge = (jy == 0) | (jy == m - 1) | (jx == 0) | (jx == m - 1)
-        movable = edge & (moves < 4) if may_move else np.zeros(b, bool)
-        if movable.any():
+        movable = edge & (moves < 4) if may_move else xp.zeros(b, bool)
+        if bool(movable.any()):
             # a maximum on the border of the zoom window: move the window, do not shrink
             # (per frame, so that a frame's result does not depend on its batch)
             moves += movable
-            py = np.where(movable, py + oy[jy], py)
-            px = np.where(movable, px + ox[jx], px)
+            py = xp.where(movable, py + oy[jy], py)
+            px = xp.where(movable, px + ox[jx], px)
             continue
         if final:
-            jyc, jxc = np.clip(jy, 1, m - 2), np.clip(jx, 1, m - 2)
-            three = np.arange(-1, 2)[None, :]
+            jyc, jxc = xp.clip(jy, 1, m - 2), xp.clip(jx, 1, m - 2)
+            three = xp.arange(-1, 2)[None, :]
             cyy = c[rr[:, None], jyc[:, None] + three, jxc[:, None]]
             cxx = c[rr[:, None], jyc[:, None], jxc[:, None] + three]
-            py = py + oy[jyc] + step_y * _parabola(cyy)
-            px = px + ox[jxc] + step_x * _parabola(cxx)
+            py = py + oy[jyc] + step_y * _parabola(cyy, xp)
+            px = px + ox[jxc] + step_x * _parabola(cxx, xp)
             peak = c[rr, jy, jx]
             break
         py, px = py + oy[jy], px + ox[jx]
@@ -370,6 +431,8 @@ def _correlate_parallel(sp: _Spectra, xs: Any, prior: Any | None, radius: float 
 
     from micrographia.frames import parallel_bands
 
+    if sp.gpu:  # the whole batch at once on the device: no threads
+        return _correlate(sp, xs, prior, radius, upsample, workers, search, hint)
     b = xs.shape[0]
     out = np.zeros((3, b))
 
@@ -403,10 +466,15 @@ def _blas_controller() -> Any:
 
 
 def _near(sy: Any, sx: Any, centre: Any | None, radius: float | None, b: int, h: int, w: int,
-          gy: float, gx: float) -> Any:
-    """(b, len(sy), len(sx)) mask of the grid positions within ``radius`` of ``centre``."""
+          gy: float, gx: float, xp: Any = None) -> Any:
+    """(b, len(sy), len(sx)) mask of the grid positions within ``radius`` of ``centre``.
+
+    ``sy``, ``sx`` and ``centre`` are numpy arrays; the mask is built on the device of the
+    array module ``xp`` (numpy by default).
+    """
     import numpy as np
 
+    xp = np if xp is None else xp
     py0 = np.zeros(b) if centre is None else centre[:, 0]
     px0 = np.zeros(b) if centre is None else centre[:, 1]
     r = np.inf if radius is None else radius
@@ -418,20 +486,21 @@ def _near(sy: Any, sx: Any, centre: Any | None, radius: float | None, b: int, h:
     for sel, d, ok in ((~oky.any(axis=1), dyy, oky), (~okx.any(axis=1), dxx, okx)):
         if sel.any():  # radius below the grid step: take the nearest sample
             ok[np.flatnonzero(sel), np.argmin(d[sel], axis=1)] = True
-    return oky[:, :, None] & okx[:, None, :]
+    return xp.asarray(oky)[:, :, None] & xp.asarray(okx)[:, None, :]
 
 
-def _parabola(v: Any) -> Any:
+def _parabola(v: Any, xp: Any = None) -> Any:
     """Vertex offset (in samples, clipped to ±1) of parabolas through rows of 3 values."""
     import numpy as np
 
+    xp = np if xp is None else xp
     den = v[:, 0] - 2 * v[:, 1] + v[:, 2]
-    off = np.where(den < 0, 0.5 * (v[:, 0] - v[:, 2]) / np.where(den < 0, den, -1.0), 0.0)
-    return np.clip(off, -1.0, 1.0)
+    off = xp.where(den < 0, 0.5 * (v[:, 0] - v[:, 2]) / xp.where(den < 0, den, -1.0), 0.0)
+    return xp.clip(off, -1.0, 1.0)
 
 
-def _pair_batches(n_items: int, per_item: int) -> int:
-    return max(1, min(n_items, _CHUNK_BYTES // max(per_item, 1)))
+def _pair_batches(n_items: int, per_item: int, budget: int = _CHUNK_BYTES) -> int:
+    return max(1, min(n_items, budget // max(per_item, 1)))
 
 
 def _links(sp: _Spectra, prior: Any | None, radius: float | None, upsample: int,
@@ -441,15 +510,17 @@ def _links(sp: _Spectra, prior: Any | None, radius: float | None, upsample: int,
 
     from micrographia.tasks import check_cancelled
 
+    xp = sp.xp
     n = sp.spec.shape[0]
     per = sp.ch * sp.cw2 * 8 * 4 + sp.ch * sp.cw * 8 * 2
-    chunk = _pair_batches(n - 1, per)
+    chunk = _pair_batches(n - 1, per, sp.chunk_bytes)
     d = np.zeros((n - 1, 2))
     q = np.zeros(n - 1)
     for c0 in range(0, n - 1, chunk):
         check_cancelled()
         a = np.arange(c0, min(n - 1, c0 + chunk))
-        xs = sp.spec[a + 1] * np.conj(sp.spec[a])
+        da = xp.asarray(a)
+        xs = sp.spec[da + 1] * xp.conj(sp.spec[da])
         p = None if prior is None else prior[a + 1] - prior[a]
         dy, dx, hgt = _correlate_parallel(sp, xs, p, radius, upsample, workers)
         d[a, 0], d[a, 1] = dy, dx
@@ -472,9 +543,10 @@ def _register_reference(sp: _Spectra, reference: str, reference_frame: int,
 
     from micrographia.tasks import check_cancelled, report_progress
 
+    xp = sp.xp
     n = sp.spec.shape[0]
     per = sp.ch * sp.cw2 * 8 * 4 + sp.ch * sp.cw * 8 * 2
-    chunk = _pair_batches(n, per)
+    chunk = _pair_batches(n, per, sp.chunk_bytes)
     shifts = np.zeros((n, 2))
     quality = np.zeros(n)
     hint = None
@@ -487,7 +559,7 @@ def _register_reference(sp: _Spectra, reference: str, reference_frame: int,
         for c0 in range(0, len(idx), chunk):
             check_cancelled()
             sel = idx[c0:c0 + chunk]
-            xs = sp.spec[sel] * np.conj(ref)[None]
+            xs = sp.spec[xp.asarray(sel)] * xp.conj(ref)[None]
             p = None if pri is None else pri[sel]
             hh = None if hnt is None else hnt[sel]
             dy, dx, hgt = _correlate_parallel(sp, xs, p, radius, upsample, workers, hint=hh)
@@ -507,7 +579,7 @@ def _register_reference(sp: _Spectra, reference: str, reference_frame: int,
         ref = _shifted_mean(sp, shifts)
         against(ref, _energy(sp, ref), every, prior, shifts.copy())
     else:  # running mean of the frames aligned so far, tracking the previous shift
-        acc = sp.spec[reference_frame].astype(np.complex128)
+        acc = sp.spec[reference_frame].astype(xp.complex128)
         order = list(range(reference_frame + 1, n)) + list(range(reference_frame - 1, -1, -1))
         quality[reference_frame] = 1.0
         count = 1
@@ -519,7 +591,7 @@ def _register_reference(sp: _Spectra, reference: str, reference_frame: int,
                 last = shifts[k - 1] if k > reference_frame else shifts[k + 1]
             p = (last if prior is None else prior[k])[None, :]
             ref = (acc / count).astype(np.complex64)
-            xs = sp.spec[k:k + 1] * np.conj(ref)[None]
+            xs = sp.spec[k:k + 1] * xp.conj(ref)[None]
             dy, dx, hgt = _correlate_parallel(sp, xs, p, radius, upsample, workers,
                                      hint=last[None, :] if track else None)
             shifts[k] = dy[0], dx[0]
@@ -534,24 +606,23 @@ def _register_reference(sp: _Spectra, reference: str, reference_frame: int,
 
 
 def _energy(sp: _Spectra, spec: Any) -> float:
-    import numpy as np
-
-    return float((np.abs(spec) ** 2 * sp.wx[None, :]).sum() / (sp.h * sp.w))
+    xp = sp.xp
+    return float((xp.abs(spec) ** 2 * sp.dwx[None, :]).sum() / (sp.h * sp.w))
 
 
 def _shift_spectrum(sp: _Spectra, spec: Any, shift: Any) -> Any:
     """Spectrum of the frame moved by ``shift`` = (dy, dx) px (Fourier shift theorem)."""
     import numpy as np
 
-    ph = np.exp(-2j * np.pi * (sp.ky[:, None] * shift[0] / sp.h
-                               + sp.kx[None, :] * shift[1] / sp.w))
+    ph = sp.xp.exp(-2j * np.pi * (sp.dky[:, None] * float(shift[0]) / sp.h
+                                  + sp.dkx[None, :] * float(shift[1]) / sp.w))
     return spec * ph
 
 
 def _shifted_mean(sp: _Spectra, shifts: Any) -> Any:
     import numpy as np
 
-    acc = np.zeros(sp.spec.shape[1:], np.complex128)
+    acc = sp.xp.zeros(sp.spec.shape[1:], np.complex128)
     for k in range(sp.spec.shape[0]):
         acc += _shift_spectrum(sp, sp.spec[k], -shifts[k])
     return (acc / sp.spec.shape[0]).astype(np.complex64)
@@ -581,14 +652,14 @@ def _register_all_pairs(sp: _Spectra, window: int | None, threshold: float, prio
     d_pair = np.zeros((npairs, 2))
     w_pair = np.zeros(npairs)
     per = sp.ch * sp.cw2 * 8 * 4 + sp.ch * sp.cw * 8 * 2
-    chunk = _pair_batches(npairs, per)
+    chunk = _pair_batches(npairs, per, sp.chunk_bytes)
     # the first n - 1 pairs are consecutive frames: their chained shifts hint the others
     d_pair[:n - 1], w_pair[:n - 1] = _links(sp, prior, radius, upsample, workers)
     hint = _chained(d_pair[:n - 1]) if track else None
     for c0 in range(n - 1, npairs, chunk):
         check_cancelled()
         a, b = ii[c0:c0 + chunk], jj[c0:c0 + chunk]
-        xs = sp.spec[b] * np.conj(sp.spec[a])
+        xs = sp.spec[sp.xp.asarray(b)] * sp.xp.conj(sp.spec[sp.xp.asarray(a)])
         p = None if prior is None else prior[b] - prior[a]
         dy, dx, hgt = _correlate_parallel(sp, xs, p, radius, upsample, workers,
                                  search=2 if min(sp.ch, sp.cw) >= 64 else 0.5,
@@ -668,7 +739,8 @@ def register_stack(
     FFTs (only the frequencies the pre-filter leaves are kept); the correlation peak is located
     on a grid, refined to ``1/upsample`` px by zooming DFTs evaluated around it, then by a
     parabola. Lazy (dask) stacks are read in batches of frames; the aligned stack is computed in
-    memory.
+    memory. In-memory stacks run on the GPU (cupy) when the device setting allows: filtering,
+    correlations and refinement on the device, the least-squares solve on the CPU.
 
     * ``method="reference"``: each frame against a reference — the ``"first"`` frame, a chosen
       ``"frame"`` (``reference_frame``), the ``"mean"`` of all frames (registered twice: against
@@ -813,7 +885,8 @@ def apply_shifts(dataset: Dataset, shifts: Table | None = None, *,
     ``(x, y)``: the frames of a stack registered by ``alignment.register_stack`` line up with
     its reference. The table may come from another dataset with the same number of frames
     (e.g. shifts found on HAADF applied to a second detector channel). Without a table the
-    dataset is registered first with ``alignment.register_stack``'s defaults.
+    dataset is registered first with ``alignment.register_stack``'s defaults. Cupy stacks are
+    resampled on the GPU (``cupyx.scipy.fft`` / ``cupyx.scipy.ndimage.shift``).
 
     Parameters
     ----------
@@ -844,6 +917,7 @@ def apply_shifts(dataset: Dataset, shifts: Table | None = None, *,
     import scipy.fft
     import scipy.ndimage
 
+    from micrographia.backend import array_namespace, is_gpu_array
     from micrographia.frames import cpu_workers
     from micrographia.tasks import check_cancelled, report_progress
 
@@ -871,25 +945,30 @@ def apply_shifts(dataset: Dataset, shifts: Table | None = None, *,
         raise ParameterError(f"{op}: the table has non-finite shifts")
     if invert:
         dx, dy = -dx, -dy
-    out = np.empty((n, h, w), np.float32)
-    workers = cpu_workers()
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
-    chunk = max(1, min(n, _CHUNK_BYTES // (h * w * 16)))
-    for i0 in range(0, n, chunk):
-        check_cancelled()
-        i1 = min(n, i0 + chunk)
-        block = _load(data, i0, i1)
-        if interpolation == "fourier":
-            f = scipy.fft.rfft2(block, workers=workers)
-            ph = np.exp(2j * np.pi * (fy[None] * dy[i0:i1, None, None]
-                                      + fx[None] * dx[i0:i1, None, None])).astype(np.complex64)
-            out[i0:i1] = scipy.fft.irfft2(f * ph, s=(h, w), workers=workers)
-        else:
-            for k in range(i0, i1):
-                out[k] = scipy.ndimage.shift(block[k - i0], (-dy[k], -dx[k]), order=order,
-                                             mode="nearest", prefilter=order > 1)
-        report_progress(i1 / n, "shifting frames")
+    gpu = is_gpu_array(data)
+    if gpu:  # cupy frames: resampled on the device
+        out = _shift_frames_gpu(data, n, h, w, dy, dx, fy, fx, interpolation, order)
+    else:
+        out = np.empty((n, h, w), np.float32)
+        workers = cpu_workers()
+        chunk = max(1, min(n, _CHUNK_BYTES // (h * w * 16)))
+        for i0 in range(0, n, chunk):
+            check_cancelled()
+            i1 = min(n, i0 + chunk)
+            block = _load(data, i0, i1)
+            if interpolation == "fourier":
+                f = scipy.fft.rfft2(block, workers=workers)
+                ph = np.exp(2j * np.pi * (fy[None] * dy[i0:i1, None, None]
+                                          + fx[None] * dx[i0:i1, None, None])).astype(
+                    np.complex64)
+                out[i0:i1] = scipy.fft.irfft2(f * ph, s=(h, w), workers=workers)
+            else:
+                for k in range(i0, i1):
+                    out[k] = scipy.ndimage.shift(block[k - i0], (-dy[k], -dx[k]), order=order,
+                                                 mode="nearest", prefilter=order > 1)
+            report_progress(i1 / n, "shifting frames")
     ay, ax = dataset.sig_axes
     axes = list(dataset.axes)
     # aligned pixel x shows source x + dx: covered when 0 <= x + dx <= w - 1
@@ -905,6 +984,13 @@ def apply_shifts(dataset: Dataset, shifts: Table | None = None, *,
         out = out[:, y0:y1, x0:x1]
         axes[-2] = ay.replace(size=y1 - y0, offset=ay.offset + y0 * ay.scale)
         axes[-1] = ax.replace(size=x1 - x0, offset=ax.offset + x0 * ax.scale)
+    elif border == "pad" and gpu:  # on the device: one masked write
+        xs = np.arange(w)[None, :]
+        ys = np.arange(h)[None, :]
+        bad_x = (xs + dx[:, None] < -1e-6) | (xs + dx[:, None] > w - 1 + 1e-6)  # (n, w)
+        bad_y = (ys + dy[:, None] < -1e-6) | (ys + dy[:, None] > h - 1 + 1e-6)  # (n, h)
+        xp = array_namespace(out)
+        out[xp.asarray(bad_y)[:, :, None] | xp.asarray(bad_x)[:, None, :]] = fill
     elif border == "pad":
         xs = np.arange(w)[None, :]
         ys = np.arange(h)[:, None]
@@ -917,9 +1003,39 @@ def apply_shifts(dataset: Dataset, shifts: Table | None = None, *,
                            title=f"{dataset.title} aligned".strip())
 
 
+def _shift_frames_gpu(data: Any, n: int, h: int, w: int, dy: Any, dx: Any, fy: Any, fx: Any,
+                      interpolation: str, order: int) -> Any:
+    """:func:`apply_shifts`' resampling of cupy frames on the device (float32 cupy result)."""
+    import cupy
+    import cupyx.scipy.fft as dfft
+    import cupyx.scipy.ndimage as dndi
+
+    from micrographia.tasks import check_cancelled, report_progress
+
+    out = cupy.empty((n, h, w), cupy.float32)
+    fy, fx = cupy.asarray(fy), cupy.asarray(fx)
+    chunk = max(1, min(n, _GPU_CHUNK_BYTES // (h * w * 16)))
+    for i0 in range(0, n, chunk):
+        check_cancelled()
+        i1 = min(n, i0 + chunk)
+        block = _load(data, i0, i1)
+        if interpolation == "fourier":
+            f = dfft.rfft2(block)
+            by, bx = cupy.asarray(dy[i0:i1]), cupy.asarray(dx[i0:i1])
+            ph = cupy.exp(2j * math.pi * (fy[None] * by[:, None, None]
+                                          + fx[None] * bx[:, None, None])).astype(cupy.complex64)
+            out[i0:i1] = dfft.irfft2(f * ph, s=(h, w))
+        else:
+            for k in range(i0, i1):
+                out[k] = dndi.shift(block[k - i0], (-float(dy[k]), -float(dx[k])), order=order,
+                                    mode="nearest", prefilter=order > 1)
+        report_progress(i1 / n, "shifting frames")
+    return out
+
+
 @hookimpl
 def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     registry.add(register_stack, id="alignment.register_stack", title="Register stack…",
-                 menu="Align", kinds=_STACK_KINDS, dtypes="iuf")
+                 menu="Align", kinds=_STACK_KINDS, dtypes="iuf", gpu=True)
     registry.add(apply_shifts, id="alignment.apply_shifts", title="Apply shifts…",
-                 menu="Align", kinds=_STACK_KINDS, dtypes="iuf")
+                 menu="Align", kinds=_STACK_KINDS, dtypes="iuf", gpu=True)
