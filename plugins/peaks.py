@@ -4,6 +4,11 @@
 them to sub-pixel precision; ``peaks.template_match`` finds copies of a motif by normalised
 cross-correlation. Both return a :class:`~micrographia.Table` with pixel and calibrated
 coordinates (x along the last axis, y along the one before), one ``frame`` column for stacks.
+
+``peaks.find`` runs on the GPU for device (cupy) data: the maximum filter, the thresholds and the
+gathering of the refinement windows happen on the device; the peak list (spacing rule) and the
+sub-pixel refinement of the small windows run on the host, so the table is the CPU's.
+``peaks.template_match`` is CPU-only.
 """
 
 from __future__ import annotations
@@ -37,8 +42,14 @@ def _map_frames_threaded(func: Any, dataset: Dataset, message: str) -> Any:
 
     nav = tuple(dataset.shape[:-2])
     n = int(np.prod(nav, dtype=np.int64))
+    if dataset.on_gpu:  # frames stay on the device (float64, as on the CPU), one after the other
+        for k, idx in enumerate(np.ndindex(*nav)):
+            check_cancelled()
+            yield k, func(dataset.data[idx].astype(np.float64))
+            report_progress((k + 1) / n, message)
+        return
     workers = min(cpu_workers(), n)
-    if dataset.is_lazy or dataset.on_gpu or workers <= 1:
+    if dataset.is_lazy or workers <= 1:
         for k, frame in _frames(dataset):
             check_cancelled()
             yield k, func(frame)
@@ -70,6 +81,21 @@ def _window_stack(frame: Any, rows: Any, cols: Any, w: int) -> Any:
     r = rows[:, None, None] + w + k[None, :, None]
     c = cols[:, None, None] + w + k[None, None, :]
     return padded[r, c]
+
+
+def _windows(frame: Any, rows: Any, cols: Any, w: int) -> Any:
+    """:func:`_window_stack` as a numpy array; device frames are padded and gathered there."""
+    from micrographia.backend import is_gpu_array
+
+    if not is_gpu_array(frame):
+        return _window_stack(frame, rows, cols, w)
+    import cupy as xp
+
+    padded = xp.pad(frame, w, mode="constant", constant_values=xp.nan)
+    k = xp.arange(-w, w + 1)
+    r = xp.asarray(rows)[:, None, None] + w + k[None, :, None]
+    c = xp.asarray(cols)[:, None, None] + w + k[None, None, :]
+    return padded[r, c].get()
 
 
 def _refine_com(win: Any) -> tuple[Any, Any]:
@@ -204,6 +230,53 @@ def _local_maxima(frame: Any, min_distance: int, threshold_rel: float,
                           threshold_rel=threshold_rel, exclude_border=exclude_border)
 
 
+def _local_maxima_xp(frame: Any, min_distance: int, threshold_rel: float,
+                     threshold_abs: float | None, exclude_border: bool) -> Any:
+    """:func:`_local_maxima` of a device frame (same rules as ``peak_local_max``).
+
+    The maximum filter, the thresholds and the border band are applied on the device; the
+    candidates (few) come to the host, where they are sorted by decreasing value (stable) and
+    thinned with scikit-image's own ``ensure_spacing``.
+    """
+    import cupy as xp
+    import numpy as np
+    from cupyx.scipy import ndimage as cndi
+
+    from micrographia.backend import to_numpy
+
+    finite = xp.isfinite(frame)
+    if not bool(finite.any()):
+        return np.zeros((0, 2), np.intp)
+    f = xp.where(finite, frame, xp.nanmin(frame))
+    thr = threshold_abs if threshold_abs is not None else to_numpy(f.min())[()]
+    if threshold_rel is not None:
+        thr = max(thr, threshold_rel * to_numpy(f.max())[()])
+    size = 2 * min_distance + 1
+    if size == 1 or f.size == 1:
+        mask = f > thr
+    else:
+        mask = f == cndi.maximum_filter(f, size=size, mode="nearest")
+        if bool(mask.all()):  # no peak in a flat image
+            mask[:] = False
+        mask &= f > thr
+    width = (min_distance if exclude_border else 0) if isinstance(exclude_border, bool) \
+        else int(exclude_border)
+    if width:
+        mask[:width] = False
+        mask[-width:] = False
+        mask[:, :width] = False
+        mask[:, -width:] = False
+    r, c = xp.nonzero(mask)
+    values = f[r, c].get()
+    coord = np.stack([r.get(), c.get()], axis=1).astype(np.intp)[
+        np.argsort(-values, kind="stable")]
+    if min_distance > 1 and len(coord):
+        from skimage._shared.coord import ensure_spacing
+
+        coord = ensure_spacing(coord, spacing=min_distance, p_norm=np.inf, max_out=None)
+    return coord
+
+
 def find(dataset: Dataset, *,
          min_distance: Annotated[int, Range(1, 10000), Units("px")] = 3,
          threshold_rel: Annotated[float, Range(0.0, 1.0), Step(0.05)] = 0.2,
@@ -260,6 +333,8 @@ def find(dataset: Dataset, *,
     """
     import numpy as np
 
+    from micrographia.backend import is_gpu_array
+
     if dataset.signal_dims != 2:
         raise ParameterError("peaks.find works on images (two signal axes), got "
                              f"{dataset.signal_dims} signal axes")
@@ -270,20 +345,29 @@ def find(dataset: Dataset, *,
                                                    "intensity", "sigma", "amplitude",
                                                    "background", "fit_rms")}
     def one(frame: Any) -> dict[str, Any]:
-        pk = _local_maxima(frame, min_distance, threshold_rel, threshold_abs, exclude_border)
+        gpu = is_gpu_array(frame)
+        pk = (_local_maxima_xp if gpu else _local_maxima)(frame, min_distance, threshold_rel,
+                                                          threshold_abs, exclude_border)
         rows, cs = pk[:, 0], pk[:, 1]
         x, y = cs.astype(np.float64), rows.astype(np.float64)
-        inten = frame[rows, cs] if len(pk) else np.zeros(0)
+        if not len(pk):
+            inten = np.zeros(0)
+        elif gpu:
+            import cupy
+
+            inten = frame[cupy.asarray(rows), cupy.asarray(cs)].get()
+        else:
+            inten = frame[rows, cs]
         res = {k: np.full(len(pk), np.nan) for k in ("sigma", "amplitude", "background",
                                                       "fit_rms")}
         if len(pk) and refine == "com":
-            dy, dx = _refine_com(_window_stack(frame, rows, cs, window))
+            dy, dx = _refine_com(_windows(frame, rows, cs, window))
             x, y = x + dx, y + dy
         elif len(pk) and refine == "paraboloid":
-            dy, dx, val = _refine_paraboloid(_window_stack(frame, rows, cs, 1))
+            dy, dx, val = _refine_paraboloid(_windows(frame, rows, cs, 1))
             x, y, inten = x + dx, y + dy, val
         elif len(pk) and refine == "gaussian":
-            fit = _fit_gaussians(_window_stack(frame, rows, cs, window))
+            fit = _fit_gaussians(_windows(frame, rows, cs, window))
             ok = fit["ok"]
             x = np.where(ok, x + fit["dx"], x)
             y = np.where(ok, y + fit["dy"], y)
@@ -405,6 +489,6 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
 @hookimpl
 def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     registry.add(find, id="peaks.find", title="Find peaks…", menu="Analyze/Peaks",
-                 kinds=("signal2d",), dtypes="iuf")
+                 kinds=("signal2d",), dtypes="iuf", gpu=True)
     registry.add(template_match, id="peaks.template_match", title="Template matching…",
                  menu="Analyze/Peaks", kinds=("signal2d",), dtypes="iuf")

@@ -5,6 +5,12 @@ and distance-transform watershed. Every operation works frame by frame over the 
 axes (a stack is segmented image by image), keeps the axes and calibrations of its input and
 never modifies it. Lazy (dask) data stays lazy where the result of a frame depends only on that
 frame.
+
+In-memory data handed over on the GPU (cupy arrays: ``compute.execute`` moves the inputs there when
+the device setting allows) is segmented there: histograms, filters, morphology and labelling run
+with ``cupy`` / ``cupyx.scipy.ndimage``, only scalars (threshold values) and small histograms come
+back to the host, where the scikit-image threshold rules are applied unchanged. The watershed is
+CPU-only.
 """
 
 from __future__ import annotations
@@ -34,6 +40,149 @@ def _with_meta(dataset: Dataset, data: Any, title: str, **entries: Any) -> Datas
     mine.update(entries)
     md["Micrographia"] = mine
     return dataset.replace(data=data, title=title, metadata=md)
+
+
+def _is_gpu(x: Any) -> bool:
+    from micrographia.backend import is_gpu_array
+
+    return is_gpu_array(x)
+
+
+def _ndi(gpu: bool) -> Any:
+    """``cupyx.scipy.ndimage`` for device data, ``scipy.ndimage`` otherwise."""
+    if gpu:
+        from cupyx.scipy import ndimage
+    else:
+        from scipy import ndimage
+    return ndimage
+
+
+def _host_scalar(v: Any) -> Any:
+    """Return a device or host 0-d value as a numpy scalar (keeps its dtype)."""
+    import numpy as np
+
+    from micrographia.backend import to_numpy
+
+    return np.asarray(to_numpy(v))[()]
+
+
+def _histogram_xp(x: Any, nbins: int = 256) -> tuple[Any, Any]:
+    """``skimage.exposure.histogram(x.ravel(), nbins, source_range="image")`` of a device array.
+
+    The counts are computed on the device with the bins scikit-image uses (one bin per integer
+    value for integer data; for floats numpy's ``nbins`` equal bins between the minimum and the
+    maximum, edges computed on the host exactly as :func:`numpy.histogram` does) and returned
+    to the host with the bin centres, so that scikit-image's ``threshold_*(hist=...)`` gives the
+    values it would compute from the image.
+
+    Parameters
+    ----------
+    x : cupy.ndarray
+        The image (any shape; it is flattened).
+    nbins : int
+        Number of bins for floating-point data (ignored for integers).
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        int64 counts.
+    centers : numpy.ndarray
+        Bin centres (int64 for integer data, the data's float type otherwise).
+    """
+    import numpy as np
+
+    from micrographia.backend import array_namespace, to_numpy
+
+    xp = array_namespace(x)
+    x = x.ravel()
+    if x.dtype.kind in "iu":
+        lo, hi = int(_host_scalar(x.min())), int(_host_scalar(x.max()))
+        counts = xp.bincount(x.astype(xp.int64) - lo, minlength=hi - lo + 1)
+        return np.asarray(to_numpy(counts), np.int64), np.arange(lo, hi + 1)
+    lo, hi = _host_scalar(x.min()), _host_scalar(x.max())
+    # the edges numpy.histogram(x, nbins) uses (same range checks, same dtype, same linspace)
+    edges = np.histogram_bin_edges(np.array([lo, hi], dtype=x.dtype), bins=nbins)
+    counts, _ = xp.histogram(x, bins=xp.asarray(edges))
+    return np.asarray(to_numpy(counts), np.int64), (edges[:-1] + edges[1:]) / 2.0
+
+
+def _triangle_from_hist(hist: Any, bin_centers: Any) -> Any:
+    """Triangle threshold (Zack, Rogers & Latt 1977) of a histogram.
+
+    A line joins the histogram's peak to the far end of its longer tail (at height zero); the
+    threshold is the tail bin farthest below that line. Same conventions as
+    :func:`skimage.filters.threshold_triangle` (which needs the image, not its histogram): the
+    tail's first non-empty bin is the line's foot, ties go to the bin nearest the foot, and a
+    histogram with one occupied bin gives that bin.
+    """
+    import numpy as np
+
+    h = np.asarray(hist, dtype=np.float64)
+    n = h.size
+    occupied = np.flatnonzero(h)
+    first, last = int(occupied[0]), int(occupied[-1])
+    if first == last:
+        return bin_centers[first]
+    top = int(np.argmax(h))
+    mirrored = top - first < last - top  # the right tail is the longer one: work mirrored
+    if mirrored:
+        h = h[::-1]
+        first, top = n - 1 - last, n - 1 - top
+    run = top - first
+    norm = np.hypot(h[top], run)
+    # signed distance (times a positive constant) of each tail bin below the foot-peak line
+    below = (h[top] / norm) * np.arange(run) - (run / norm) * h[first:top]
+    k = first + int(np.argmax(below))
+    return bin_centers[n - 1 - k if mirrored else k]
+
+
+def _li_xp(x: Any) -> Any:
+    """Li's minimum cross-entropy threshold of a device array (means computed on the device).
+
+    The fixed-point iteration of Li & Tam (1998), ``t ← (μ_low − μ_high) / (ln μ_low −
+    ln μ_high)`` from the mean, with :func:`skimage.filters.threshold_li`'s conventions: values
+    shifted to start at zero, NaNs ignored, integer data iterated on its histogram, stop when
+    ``t`` moves by no more than half the smallest step between values.
+    """
+    import numpy as np
+
+    from micrographia.backend import array_namespace
+
+    xp = array_namespace(x)
+    v = x.ravel()
+    v = v[~xp.isnan(v)]
+    if v.size == 0:
+        return np.nan
+    if bool(xp.all(v == v[0])):
+        return _host_scalar(v[0])
+    v = v[xp.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    offset = _host_scalar(v.min())
+    v = v - v.dtype.type(offset)  # class means must be ≥ 0 for their logarithms
+    integer = v.dtype.kind in "iu"
+    step = 1.0 if integer else _host_scalar(xp.min(xp.diff(xp.unique(v))))
+    if integer:
+        counts, centres = _histogram_xp(v)
+        counts = counts.astype("float32", copy=False)
+
+        def class_means(t: float) -> tuple[float, float]:
+            high = centres > t
+            return (np.average(centres[~high], weights=counts[~high]),
+                    np.average(centres[high], weights=counts[high]))
+    else:
+        def class_means(t: float) -> tuple[float, float]:
+            high = v > t
+            return _host_scalar(xp.mean(v[~high])), _host_scalar(xp.mean(v[high]))
+
+    t, previous = _host_scalar(xp.mean(v)), -step
+    while abs(t - previous) > step / 2:
+        previous = t
+        low, high = class_means(t)
+        if low == 0:
+            break
+        t = (low - high) / (np.log(low) - np.log(high))
+    return t + offset
 
 
 def _pmap(func: Any, data: Any, out_dtype: Any, message: str) -> Any:
@@ -87,6 +236,8 @@ def _threshold_value(frame: Any, method: str) -> float:
     import numpy as np
     from skimage import filters
 
+    if _is_gpu(frame):
+        return _threshold_value_xp(frame, method)
     f = np.asarray(frame)
     if f.dtype.kind == "b":
         f = f.astype(np.uint8)
@@ -94,6 +245,28 @@ def _threshold_value(frame: Any, method: str) -> float:
     if np.all(f == f.flat[0]):  # a constant frame has no threshold: nothing is above it
         return float(f.flat[0])
     return float(func(f))
+
+
+def _threshold_value_xp(x: Any, method: str) -> float:
+    """:func:`_threshold_value` of a device frame: histogram / means on the device."""
+    from skimage import filters
+
+    from micrographia.backend import array_namespace
+
+    xp = array_namespace(x)
+    if x.dtype.kind == "b":
+        x = x.astype(xp.uint8)
+    first = x.ravel()[0]
+    if bool(xp.all(x == first)):
+        return float(_host_scalar(first))
+    if method == "mean":
+        return float(_host_scalar(xp.mean(x)))
+    if method == "li":
+        return float(_li_xp(x))
+    hist = _histogram_xp(x)
+    if method == "triangle":
+        return float(_triangle_from_hist(*hist))
+    return float(getattr(filters, f"threshold_{method}")(hist=hist))
 
 
 # -- threshold -------------------------------------------------------------------------------
@@ -132,7 +305,8 @@ def threshold(dataset: Dataset, *,
     used: dict[int, float] = {}
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        f = np.asarray(f)
+        if not _is_gpu(f):
+            f = np.asarray(f)
         t = value if method == "manual" else _threshold_value(f, method)
         used[k] = float(t)
         m = f > t
@@ -174,15 +348,24 @@ def multi_otsu(dataset: Dataset, *,
     used: dict[int, list[float]] = {}
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        f = np.asarray(f)
+        gpu = _is_gpu(f)
+        f = f if gpu else np.asarray(f)
         if f.dtype.kind == "b":
             f = f.astype(np.uint8)
         try:
-            t = threshold_multiotsu(f, classes=classes)
+            if gpu:  # histogram on the device, normalised as threshold_multiotsu does
+                counts, centers = _histogram_xp(f)
+                t = threshold_multiotsu(hist=(counts / np.sum(counts), centers), classes=classes)
+            else:
+                t = threshold_multiotsu(f, classes=classes)
         except ValueError as exc:
             raise ParameterError(f"segment.multi_otsu: cannot find {classes} classes in a frame "
                                  f"({exc})") from None
         used[k] = [float(v) for v in t]
+        if gpu:
+            import cupy
+
+            return cupy.digitize(f, cupy.asarray(t)).astype(np.uint8)
         return np.digitize(f, bins=t).astype(np.uint8)
 
     out = _pmap(frame, dataset.data, np.uint8, "multi-Otsu")
@@ -226,8 +409,21 @@ def local_threshold(dataset: Dataset, *,
         raise ParameterError(f"segment.local_threshold: block_size must be odd, got {block_size}")
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        f = np.asarray(f).astype(np.float64)
-        m = f > threshold_local(f, block_size, method=method, offset=offset)
+        if _is_gpu(f):  # the filters threshold_local applies, on the device
+            from cupyx.scipy import ndimage as cndi
+
+            f = f.astype(np.float64)
+            if method == "gaussian":
+                sigma = ((block_size - 1) / 6.0,) * 2
+                local = cndi.gaussian_filter(f, sigma, mode="reflect", cval=0, truncate=4.0)
+            elif method == "mean":
+                local = cndi.uniform_filter(f, block_size, mode="reflect", cval=0)
+            else:
+                local = cndi.median_filter(f, block_size, mode="reflect", cval=0)
+            m = f > local - offset
+        else:
+            f = np.asarray(f).astype(np.float64)
+            m = f > threshold_local(f, block_size, method=method, offset=offset)
         return ~m if invert else m
 
     out = _pmap(frame, dataset.data, bool, "local threshold")
@@ -388,22 +584,30 @@ def morphology(mask: Dataset, *,
     struct = ndi.generate_binary_structure(2, connectivity)
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        f = np.asarray(f, dtype=bool)
+        gpu = _is_gpu(f)
+        if gpu:  # same operations with cupyx.scipy.ndimage, structuring elements on the device
+            import cupy as xp
+
+            nd, d, st = _ndi(True), xp.asarray(disk), xp.asarray(struct)
+            f = f.astype(bool, copy=False)
+        else:
+            xp, nd, d, st = np, ndi, disk, struct
+            f = np.asarray(f, dtype=bool)
         if operation == "erode":
-            return ndi.binary_erosion(f, disk)
+            return nd.binary_erosion(f, d)
         if operation == "dilate":
-            return ndi.binary_dilation(f, disk)
+            return nd.binary_dilation(f, d)
         if operation == "open":
-            return ndi.binary_opening(f, disk)
+            return nd.binary_opening(f, d)
         if operation == "close":  # pad so that the edge does not erode the closing
             p = radius
-            g = np.pad(f, p, mode="edge")
-            return ndi.binary_closing(g, disk)[p:-p, p:-p]
+            g = xp.pad(f, p, mode="edge")
+            return nd.binary_closing(g, d)[p:-p, p:-p]
         if operation == "fill_holes":
-            return ndi.binary_fill_holes(f, struct)
+            return nd.binary_fill_holes(f, st)
         target = f if operation == "remove_small_objects" else ~f
-        lab, n = ndi.label(target, struct)
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
+        lab, n = nd.label(target, st)
+        sizes = xp.bincount(lab.ravel(), minlength=n + 1)
         small = sizes < min_size
         small[0] = False
         if operation == "remove_small_objects":
@@ -440,6 +644,12 @@ def label(mask: Dataset, *, connectivity: Literal[1, 2] = 2) -> Dataset:
     struct = ndi.generate_binary_structure(2, connectivity)
 
     def frame(f, k):  # noqa: ANN001, ANN202
+        if _is_gpu(f):  # cupyx's union-find labels in raster order of the first pixel too
+            import cupy
+
+            lab, _ = _ndi(True).label(f.astype(bool, copy=False), cupy.asarray(struct),
+                                      output=np.int32)
+            return lab
         lab, _ = ndi.label(np.asarray(f, dtype=bool), struct, output=np.int32)
         return lab
 
@@ -470,15 +680,21 @@ def clear_border(dataset: Dataset, *,
 
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        f = np.asarray(f)
-        lab = f if f.dtype.kind != "b" else ndi.label(f, np.ones((3, 3), bool))[0]
-        band = np.zeros(f.shape, bool)
+        if _is_gpu(f):
+            import cupy as xp
+
+            nd = _ndi(True)
+        else:
+            xp, nd = np, ndi
+            f = np.asarray(f)
+        lab = f if f.dtype.kind != "b" else nd.label(f, xp.ones((3, 3), bool))[0]
+        band = xp.zeros(f.shape, bool)
         w = min(width, *f.shape)
         band[:w] = band[-w:] = True
         band[:, :w] = band[:, -w:] = True
-        touching = np.unique(lab[band & (lab != 0)])
+        touching = xp.unique(lab[band & (lab != 0)])
         out = f.copy()
-        out[np.isin(lab, touching) & (lab != 0)] = 0
+        out[xp.isin(lab, touching) & (lab != 0)] = 0
         return out
 
     out = _pmap(frame, dataset.data, dataset.dtype, "clear border")
@@ -489,16 +705,16 @@ def clear_border(dataset: Dataset, *,
 def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     img = ("signal2d",)
     registry.add(threshold, id="segment.threshold", title="Threshold…", menu="Analyze/Segment",
-                 cheap=True, kinds=img, dtypes="iuf")
+                 cheap=True, kinds=img, dtypes="iuf", gpu=True)
     registry.add(multi_otsu, id="segment.multi_otsu", title="Multi-level Otsu…",
-                 menu="Analyze/Segment", kinds=img, dtypes="iuf")
+                 menu="Analyze/Segment", kinds=img, dtypes="iuf", gpu=True)
     registry.add(local_threshold, id="segment.local_threshold", title="Local threshold…",
-                 menu="Analyze/Segment", kinds=img, dtypes="iuf")
+                 menu="Analyze/Segment", kinds=img, dtypes="iuf", gpu=True)
     registry.add(watershed, id="segment.watershed", title="Watershed (split objects)…",
                  menu="Analyze/Segment", kinds=img, dtypes="b")
     registry.add(morphology, id="segment.morphology", title="Binary morphology…",
-                 menu="Process/Binary", cheap=True, kinds=img, dtypes="b")
+                 menu="Process/Binary", cheap=True, kinds=img, dtypes="b", gpu=True)
     registry.add(label, id="segment.label", title="Label regions…", menu="Analyze/Segment",
-                 kinds=img, dtypes="b")
+                 kinds=img, dtypes="b", gpu=True)
     registry.add(clear_border, id="segment.clear_border", title="Clear border…",
-                 menu="Process/Binary", kinds=img, dtypes="bi")
+                 menu="Process/Binary", kinds=img, dtypes="bi", gpu=True)

@@ -32,11 +32,22 @@ def _samples():
             mg.from_array(stack, scale=0.2, units="nm", title="stack")]
 
 
+def _mask_samples():
+    rng = np.random.default_rng(6)
+    mask = rng.random((3, 64, 80)) < 0.4
+    return [mg.from_array(mask[0], scale=0.05, units="nm", title="mask"),
+            mg.from_array(mask, scale=0.2, units="nm", title="mask stack")]
+
+
 def check_gpu_equals_cpu(op_id, monkeypatch, samples=None):
     """Run ``op_id`` on the GPU and on the CPU; assert equal results and no CPU fallback."""
     op = mg.operation(op_id)
+    if samples is None:
+        samples = _samples()
+        if not any(op.accepts(ds) for ds in samples):  # mask-only ops (segment.morphology ...)
+            samples = _mask_samples()
     ran = 0
-    for ds in (samples if samples is not None else _samples()):
+    for ds in samples:
         if not op.accepts(ds):
             continue
         params = dict(PARITY_PARAMS.get(op_id, {}))
