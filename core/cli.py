@@ -81,7 +81,8 @@ def _cmd_operations(ns: argparse.Namespace) -> int:
         print(json.dumps([o.describe() for o in ops], indent=2))
         return 0
     for o in ops:
-        print(f"{o.id:<28} {o.menu + '/' + o.title.rstrip('…'):<40} {o.summary}")
+        device = "CPU+GPU" if o.gpu else "CPU"
+        print(f"{o.id:<28} {o.menu + '/' + o.title.rstrip('…'):<40} {device:<8} {o.summary}")
         for p in o.params:
             d = p.describe()
             extra = []

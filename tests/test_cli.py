@@ -17,7 +17,11 @@ def test_operations_json(capsys):
 
 def test_operations_text(capsys):
     assert main(["operations"]) == 0
-    assert "filters.gaussian" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    gauss = [ln for ln in lines if ln.startswith("filters.gaussian ")]
+    assert len(gauss) == 1 and " CPU+GPU " in gauss[0]  # where it can run
+    (water,) = [ln for ln in lines if ln.startswith("segment.watershed ")]
+    assert " CPU " in water and "GPU" not in water
 
 
 def test_info_on_saved_file(tmp_path, capsys):
