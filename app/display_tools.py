@@ -14,7 +14,9 @@ view's ``displayChanged``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -22,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from micrographia.io.render import auto_clim
+from micrographia.io.render import _percentiles, auto_clim
 
 __all__ = ["HistogramWindow", "BrightnessContrastDialog", "colormap_menu", "frame_values",
            "roi_values", "statistics"]
@@ -141,17 +143,96 @@ def statistics(values: np.ndarray) -> dict[str, float]:
     dict
         ``count`` (finite values), ``min``, ``max``, ``mean``, ``std`` (population, as
         ``numpy.std``), ``median``, ``p1`` and ``p99`` (percentiles); NaN when empty.
+
+    Notes
+    -----
+    The numbers are those of ``numpy.min``, ``max``, ``mean``, ``std`` and ``percentile``
+    on the finite values as float64, computed with fewer passes: no mask when every value is
+    finite, the mean reused by the standard deviation (numpy's own formula), and the three
+    percentiles from one selection of six order statistics instead of a full partition.
     """
+    v = _finite_float64(values)
+    return _statistics_of_finite(v)
+
+
+def _finite_float64(values: Any) -> np.ndarray:
+    """Return the finite values as a contiguous 1-D float64 array (copied only when needed)."""
     v = np.asarray(values, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
+    if v.size and not (np.isfinite(v.min()) and np.isfinite(v.max())):
+        v = v[np.isfinite(v)]
+    return np.ascontiguousarray(v)
+
+
+def _statistics_of_finite(v: np.ndarray) -> dict[str, float]:
+    """:func:`statistics` of a contiguous 1-D float64 array of finite values."""
     if v.size == 0:
         nan = float("nan")
         return {"count": 0, "min": nan, "max": nan, "mean": nan, "std": nan, "median": nan,
                 "p1": nan, "p99": nan}
-    p1, med, p99 = np.percentile(v, [1.0, 50.0, 99.0])
-    return {"count": int(v.size), "min": float(v.min()), "max": float(v.max()),
-            "mean": float(v.mean()), "std": float(v.std()), "median": float(med),
+    n = v.size
+    mean = np.add.reduce(v) / n  # numpy.mean: the pairwise sum divided by the count
+    dev = v - mean
+    np.multiply(dev, dev, out=dev)
+    std = np.sqrt(np.add.reduce(dev) / n)  # numpy.std's own steps, without a second mean
+    del dev
+    p1, med, p99 = _percentiles(v, [1.0, 50.0, 99.0])
+    return {"count": int(n), "min": float(v.min()), "max": float(v.max()),
+            "mean": float(mean), "std": float(std), "median": float(med),
             "p1": float(p1), "p99": float(p99)}
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two frames hold the same values (NaN equal to NaN), cheaply when they differ.
+
+    The same array object is the same; otherwise a strided sample of about 4k values is
+    compared before the whole arrays (frames that differ almost always differ there).
+    """
+    if a is b:
+        return True
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    nan = a.dtype.kind in "fc"
+    if a.size > 65536:
+        step = (a.size // 4096) | 1
+        if not np.array_equal(a.ravel()[::step], b.ravel()[::step], equal_nan=nan):
+            return False
+    return bool(np.array_equal(a, b, equal_nan=nan))
+
+
+class _Result:
+    """What one histogram computation gives (made in a worker thread, read in the GUI)."""
+
+    __slots__ = ("counts", "edges", "stats", "text", "size", "finite")
+
+    def __init__(self, counts: np.ndarray, edges: np.ndarray, stats: dict[str, float],
+                 text: str, size: int, finite: int) -> None:
+        self.counts, self.edges, self.stats = counts, edges, stats
+        self.text, self.size, self.finite = text, size, finite
+
+
+def _compute(frame: np.ndarray, dataset: Any, region: Any, bins: int) -> _Result:
+    """Histogram and statistics of a frame (or its ROI); pure numpy, no Qt (worker thread)."""
+    values, text = roi_values(frame_values(frame), dataset, region)
+    finite = _finite_float64(values)
+    stats = _statistics_of_finite(finite)
+    if finite.size:
+        counts, edges = np.histogram(finite, bins=bins)
+    else:
+        counts, edges = np.zeros(bins, np.int64), np.linspace(0, 1, bins + 1)
+    return _Result(counts, edges, stats, text, int(values.size), int(finite.size))
+
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Return the worker thread computing histograms (one, shared by every window)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="histogram")
+        return _POOL
 
 
 _STAT_LABELS = (("count", "Count"), ("min", "Min"), ("max", "Max"), ("mean", "Mean"),
@@ -189,12 +270,21 @@ class HistogramWindow(QtWidgets.QWidget):
     -----
     The bins span the finite values' ``[min, max]`` (as :func:`numpy.histogram`); the
     display range of the view is drawn as two vertical lines.
+
+    The computation runs in a worker thread, so stepping through frames never waits for it:
+    while one computation runs, further changes only remember the latest request (started
+    when the running one ends); a result for a frame no longer shown is dropped; the window
+    says "computing…" meanwhile. :meth:`statistics` and :meth:`histogram` wait for the
+    latest request (for scripts and tests); :meth:`is_busy` and :meth:`wait` tell and wait.
+    ``refreshed`` is emitted each time the numbers of the latest request are shown.
     """
 
     refreshed = QtCore.Signal()
 
     DEFAULT_BINS = 256
     ROI_POLL_MS = 250
+    #: How often the GUI thread looks for a finished computation (ms).
+    POLL_MS = 10
 
     def __init__(self, view: _ViewLike, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -207,6 +297,13 @@ class HistogramWindow(QtWidgets.QWidget):
         self._stats = statistics(np.zeros(0))
         self._last: np.ndarray | None = None
         self._last_region: Any = None
+        self._generation = 0  # of the latest request
+        self._shown_generation = 0  # of the numbers shown
+        self._future: concurrent.futures.Future[_Result] | None = None
+        self._future_generation = 0
+        self._queued: tuple[int, np.ndarray, Any, Any, int] | None = None
+        self._closed = False
+        self._source_text = ""
 
         lay = QtWidgets.QVBoxLayout(self)
         self.plot = pg.PlotWidget()
@@ -265,6 +362,9 @@ class HistogramWindow(QtWidgets.QWidget):
         self._roi_timer = QtCore.QTimer(self)
         self._roi_timer.setInterval(self.ROI_POLL_MS)
         self._roi_timer.timeout.connect(self._poll_roi)
+        self._poll = QtCore.QTimer(self)
+        self._poll.setInterval(self.POLL_MS)
+        self._poll.timeout.connect(self._collect)
         self.resize(460, 420)
         self.refresh()
 
@@ -281,25 +381,77 @@ class HistogramWindow(QtWidgets.QWidget):
         region = self.view.roi_region() if self.roi_check.isChecked() else None
         return roi_values(frame, getattr(self.view, "dataset", None), region)[0]
 
-    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+    def histogram(self, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return the counts and bin edges shown.
+
+        Parameters
+        ----------
+        wait : bool
+            First wait for the computation of the latest request, if one is running (the
+            window itself never waits); False returns what is shown now.
 
         Returns
         -------
         tuple of numpy.ndarray
             ``(counts, edges)`` as :func:`numpy.histogram` gives them.
         """
+        if wait:
+            self.wait()
         return self._counts.copy(), self._edges.copy()
 
-    def statistics(self) -> dict[str, float]:
+    def statistics(self, wait: bool = True) -> dict[str, float]:
         """Return the statistics shown.
+
+        Parameters
+        ----------
+        wait : bool
+            First wait for the computation of the latest request, if one is running (the
+            window itself never waits); False returns what is shown now.
 
         Returns
         -------
         dict
             See :func:`statistics`.
         """
+        if wait:
+            self.wait()
         return dict(self._stats)
+
+    def is_busy(self) -> bool:
+        """Tell whether the numbers shown are not those of the latest request yet.
+
+        Returns
+        -------
+        bool
+            True while a computation runs or waits to run.
+        """
+        return self._shown_generation != self._generation
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Wait (blocking) until the numbers of the latest request are shown.
+
+        For scripts and tests; the window never calls it.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True when the numbers shown are up to date.
+        """
+        import time
+
+        end = time.monotonic() + timeout
+        while self._future is not None:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            concurrent.futures.wait([self._future], timeout=left)
+            self._collect()
+        return not self.is_busy()
 
     def bins(self) -> int:
         """Return the number of bins.
@@ -342,16 +494,20 @@ class HistogramWindow(QtWidgets.QWidget):
         self.log_check.setChecked(bool(on))
 
     def refresh(self, *_: Any) -> None:
-        """Recompute when the frame or ROI changed and redraw the display-range lines."""
-        frame = np.asarray(self.view.current_frame())
-        region = self.view.roi_region() if self.roi_check.isChecked() else None
-        same = (self._last is not None and region == self._last_region
-                and (frame is self._last or (frame.shape == self._last.shape
-                                             and frame.dtype == self._last.dtype
-                                             and np.array_equal(frame, self._last,
-                                                                equal_nan=frame.dtype.kind
-                                                                in "fc"))))
-        if not same:
+        """Recompute when the frame or ROI changed and redraw the display-range lines.
+
+        The recomputation runs in the worker thread (see the class notes): this returns at
+        once.
+        """
+        if self._closed:
+            return
+        try:
+            frame = np.asarray(self.view.current_frame())
+            region = self.view.roi_region() if self.roi_check.isChecked() else None
+        except RuntimeError:  # the view was deleted
+            return
+        if not (self._last is not None and region == self._last_region
+                and _same_values(frame, self._last)):
             self._recompute()
         self._update_lines()
 
@@ -365,6 +521,12 @@ class HistogramWindow(QtWidgets.QWidget):
             The event.
         """
         super().showEvent(event)
+        if self._closed:  # shown again after being closed: follow the view again
+            self._closed = False
+            for name in ("frameChanged", "displayChanged", "roiChanged"):
+                _connect(self.view, name, self.refresh)
+            self._last = None
+            self.refresh()
         if getattr(self.view, "roiChanged", None) is None:
             self._roi_timer.start()
 
@@ -389,27 +551,78 @@ class HistogramWindow(QtWidgets.QWidget):
             self._recompute()
 
     def _recompute(self, *_: Any) -> None:
-        frame = np.asarray(self.view.current_frame())
-        region = self.view.roi_region() if self.roi_check.isChecked() else None
+        """Ask for the histogram of the frame (or ROI) shown now, computed in the worker."""
+        if self._closed:
+            return
+        try:
+            frame = np.asarray(self.view.current_frame())
+            region = self.view.roi_region() if self.roi_check.isChecked() else None
+            dataset = getattr(self.view, "dataset", None)
+        except RuntimeError:  # the view was deleted
+            return
         self._last = frame
         self._last_region = region
-        values, text = roi_values(frame_values(frame), getattr(self.view, "dataset", None),
-                                  region)
-        finite = values[np.isfinite(values)]
-        self._stats = statistics(finite)
-        if finite.size:
-            self._counts, self._edges = np.histogram(finite, bins=self.bins())
-        else:
-            self._counts, self._edges = np.zeros(self.bins(), np.int64), np.linspace(
-                0, 1, self.bins() + 1)
-        self.source_label.setText(f"{text}: {values.size} values"
-                                  + (f" ({values.size - finite.size} not finite)"
-                                     if finite.size != values.size else ""))
+        self._generation += 1
+        request = (self._generation, frame, dataset, region, self.bins())
+        if self._future is None:
+            self._start(request)
+        else:  # one computation at a time: remember only the latest request
+            self._queued = request
+        self._show_busy(True)
+
+    def _start(self, request: tuple[int, np.ndarray, Any, Any, int]) -> None:
+        generation, frame, dataset, region, bins = request
+        self._future = _pool().submit(_compute, frame, dataset, region, bins)
+        self._future_generation = generation
+        self._poll.start()
+
+    def _collect(self) -> None:
+        """Take a finished computation (GUI thread): show it, or drop it when stale."""
+        fut = self._future
+        if fut is None:
+            self._poll.stop()
+            return
+        if not fut.done():
+            return
+        self._future = None
+        generation = self._future_generation
+        queued, self._queued = self._queued, None
+        if queued is not None and not self._closed:
+            self._start(queued)  # a newer request came meanwhile: this result is stale
+            return
+        self._poll.stop()
+        if generation != self._generation or self._closed:
+            return
+        try:
+            result = fut.result()
+        except Exception as exc:  # shown, never raised into the event loop
+            self._shown_generation = generation
+            self._source_text = f"Histogram failed: {exc}"
+            self._show_busy(False)
+            return
+        self._apply(generation, result)
+
+    def _apply(self, generation: int, result: _Result) -> None:
+        self._shown_generation = generation
+        self._stats = result.stats
+        self._counts, self._edges = result.counts, result.edges
+        self._source_text = (f"{result.text}: {result.size} values"
+                             + (f" ({result.size - result.finite} not finite)"
+                                if result.finite != result.size else ""))
         for key, label in self.stat_labels.items():
             v = self._stats[key]
             label.setText(str(v) if key == "count" else f"{v:.6g}")
+        self._show_busy(False)
         self._draw()
         self.refreshed.emit()
+
+    def _show_busy(self, busy: bool) -> None:
+        text = self._source_text
+        if busy:
+            text = f"{text}  — computing…" if text else "computing…"
+        self.source_label.setText(text)
+        for label in self.stat_labels.values():
+            label.setEnabled(not busy)
 
     def _draw(self) -> None:
         y = self._counts.astype(np.float64)
@@ -444,6 +657,9 @@ class HistogramWindow(QtWidgets.QWidget):
             The event.
         """
         self._roi_timer.stop()
+        self._closed = True  # a computation still running finishes in the worker, unseen
+        self._poll.stop()
+        self._queued = None
         for name in ("frameChanged", "displayChanged", "roiChanged"):
             _disconnect(self.view, name, self.refresh)
         super().closeEvent(event)

@@ -405,3 +405,127 @@ def test_tools_on_real_spectrum_view(qtbot, shared_data):
     dlg = BrightnessContrastDialog(view)
     qtbot.addWidget(dlg)
     assert dlg.data_range() == (values.min(), values.max())
+
+
+# -- the histogram never blocks the window ----------------------------------------------------
+def test_statistics_are_numpy_numbers_bit_for_bit():
+    rng = np.random.default_rng(4)
+    for values in (rng.gamma(2.0, 50.0, size=(300, 400)).astype(np.float32),
+                   rng.normal(0.0, 1e-3, size=70001),
+                   rng.integers(0, 4000, size=(256, 256)).astype(np.uint16),
+                   np.array([3.5]), np.array([np.nan, 1.0, np.inf, 2.0, -np.inf, 7.0])):
+        v = np.asarray(values, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        got = statistics(values)
+        p1, med, p99 = np.percentile(v, [1.0, 50.0, 99.0])
+        want = {"count": v.size, "min": v.min(), "max": v.max(), "mean": v.mean(),
+                "std": v.std(), "median": med, "p1": p1, "p99": p99}
+        for key, w in want.items():
+            assert got[key] == float(w), key  # exactly numpy's numbers, not approximately
+
+
+def test_exact_percentiles_match_numpy_on_large_and_awkward_data():
+    from micrographia.io import render
+
+    rng = np.random.default_rng(9)
+    lattice = np.cos(np.arange(512 * 512) % 512 * 0.3).astype(np.float32)
+    cases = [rng.normal(0.0, 1.0, 300_000).astype(np.float32),  # sampled brackets
+             np.sort(rng.random(200_000)),  # sorted input
+             np.repeat(np.arange(7, dtype=np.uint16), 40_000),  # heavy ties
+             lattice,  # a periodic image, column by column
+             rng.random(50)]  # small: direct partition
+    for v in cases:
+        for q in ([0.175, 99.825], [1.0, 50.0, 99.0], [0.0, 100.0], [49.99, 50.01]):
+            np.testing.assert_array_equal(render._percentiles(v, q), np.percentile(v, q))
+    # a sample that misleads the brackets: the fallback keeps the numbers exact
+    v = np.zeros(400_000)
+    v[::render._SELECT_DIRECT] = 1.0
+    np.testing.assert_array_equal(render._percentiles(v, [0.5, 99.99]),
+                                  np.percentile(v, [0.5, 99.99]))
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold the histogram worker until released; record the frames it computed."""
+    import threading
+
+    from micrographia.app import display_tools
+
+    release = threading.Event()
+    computed: list[np.ndarray] = []
+    original = display_tools._compute
+
+    def held(frame, *args):
+        release.wait(20)
+        computed.append(frame)
+        return original(frame, *args)
+
+    monkeypatch.setattr(display_tools, "_compute", held)
+    yield release, computed
+    release.set()
+
+
+def test_frame_stepping_does_not_wait_for_the_histogram(qtbot, gate):
+    from micrographia.app.views import make_view
+
+    release, computed = gate
+    rng = np.random.default_rng(6)
+    data = rng.gamma(2.0, 40.0, size=(5, 64, 80)).astype(np.float32) * np.arange(
+        1, 6, dtype=np.float32)[:, None, None]
+    view = make_view(mg.from_array(data, title="stack"))
+    qtbot.addWidget(view)
+    win = HistogramWindow(view)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.is_busy() and "computing" in win.source_label.text()
+    for i in (1, 2, 3):
+        view.sliders[0].setValue(i)
+        # the frame changed at once, while the histogram is still being computed
+        assert view.current_index() == (i,)
+        assert np.array_equal(view.current_frame(), data[i])
+        assert np.array_equal(view.image_item.image, data[i])
+        assert win.is_busy() and "computing" in win.source_label.text()
+        assert win.statistics(wait=False)["count"] == 0  # nothing computed yet
+    release.set()
+    want = statistics(data[3])
+    qtbot.waitUntil(lambda: not win.is_busy() and win.statistics(wait=False) == want,
+                    timeout=10000)
+    assert "computing" not in win.source_label.text()
+    counts, edges = win.histogram(wait=False)
+    np.testing.assert_array_equal(counts, np.histogram(data[3].astype(np.float64), 256)[0])
+    # coalesced: the first frame (running when stepping began), then only the last one
+    assert len(computed) == 2
+    assert computed[0] is not computed[1] and np.array_equal(computed[1], data[3])
+
+
+def test_closing_the_window_or_view_mid_computation_is_safe(qtbot, gate):
+    from micrographia.app import display_tools
+    from micrographia.app.views import make_view
+
+    release, computed = gate
+    data = np.random.default_rng(8).random((4, 32, 40)).astype(np.float32)
+    view = make_view(mg.from_array(data))
+    qtbot.addWidget(view)
+    win = HistogramWindow(view)
+    win.show()
+    view.set_index((2,))  # queued behind the running computation
+    assert win.is_busy()
+    win.close()
+    win.deleteLater()
+    QtCore.QCoreApplication.processEvents()
+    view.set_index((3,))  # the closed window no longer follows
+    # a second window whose view goes away mid-computation
+    view2 = make_view(mg.from_array(data))
+    win2 = HistogramWindow(view2)
+    qtbot.addWidget(win2)
+    view2.close()
+    view2.deleteLater()
+    QtCore.QCoreApplication.processEvents()
+    release.set()
+    display_tools._pool().submit(lambda: None).result(timeout=20)  # the worker is done
+    for _ in range(5):
+        QtCore.QCoreApplication.processEvents()
+        qtbot.wait(20)
+    assert len(computed) == 2  # frame 0 of each window; the queued request was dropped
+    win2.refresh()  # the view was deleted: nothing happens, nothing raises
+    assert win2.wait(5)

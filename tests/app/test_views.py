@@ -472,3 +472,84 @@ def test_stack_set_dataset_with_other_navigation(qtbot):
     assert len(stack.sliders) == 1 and stack.sliders[0].maximum() == 3
     stack.sliders[0].setValue(2)
     assert np.array_equal(stack.current_frame(), new[2])
+
+
+# -- fast grey rendering ----------------------------------------------------------------------
+def _qimage_rgb(qimage):
+    from PySide6 import QtGui
+
+    q = qimage.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    buf = np.frombuffer(q.constBits(), np.uint8).reshape(q.height(), q.bytesPerLine())
+    return buf[:, :q.width() * 4].reshape(q.height(), q.width(), 4)[..., :3].copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+@pytest.mark.parametrize("settings", [
+    {"cmap": "grey"},
+    {"cmap": "grey", "gamma": 0.6},
+    {"cmap": "grey", "mapping": "log", "invert": True},
+    {"cmap": "viridis"},
+])
+@pytest.mark.parametrize("split", [False, True])
+def test_fast_image_item_shows_what_pyqtgraph_shows(qtbot, monkeypatch, dtype, settings, split):
+    import pyqtgraph as pg
+
+    from micrographia.app import views
+    from micrographia.app.views import _FastImageItem, _linear_grey_table
+
+    if split:  # small chunks and the two-halves path on small images
+        monkeypatch.setattr(views, "_RENDER_CHUNK", 777)
+        monkeypatch.setattr(views, "_RENDER_SPLIT", 1000)
+
+    # the integer formula is the linear grey table, entry for entry
+    assert np.array_equal(_linear_grey_table(), display.lut({"cmap": "grey"})[:, 0])
+    rng = np.random.default_rng(11)
+    for shape, levels in (((70, 90), (80.0, 130.0)), ((257, 300), (0.0, 200.0)),
+                          ((33, 17), (5.0, 5.0)), ((40, 50), (150.0, 60.0))):
+        if dtype == np.uint16:
+            img = rng.integers(0, 260, shape).astype(np.uint16)
+        else:
+            img = rng.normal(100.0, 40.0, shape).astype(dtype)
+            img[0, :6] = [levels[0], levels[1], np.nextafter(levels[1], 0), 1e30, -np.inf,
+                          np.inf]
+        lut = display.lut(settings)
+        fast, ref = _FastImageItem(axisOrder="row-major"), pg.ImageItem(axisOrder="row-major")
+        for item in (fast, ref):
+            item.setLookupTable(lut, update=False)
+            item.setImage(img, autoLevels=False, levels=levels)
+            item.render()
+        assert (fast._render_grey() is not None) == (settings["cmap"] == "grey")
+        np.testing.assert_array_equal(_qimage_rgb(fast.qimage), _qimage_rgb(ref.qimage))
+        assert fast.image is img or np.array_equal(fast.image, img)
+
+
+def test_fast_image_item_leaves_nan_images_to_pyqtgraph(qtbot):
+    from micrographia.app.views import _FastImageItem
+
+    img = np.arange(30, dtype=np.float32).reshape(5, 6)
+    img[2, 3] = np.nan
+    item = _FastImageItem(axisOrder="row-major")
+    item.setLookupTable(display.lut({"cmap": "grey"}), update=False)
+    item.setImage(img, autoLevels=False, levels=(0.0, 29.0))
+    item.render()
+    assert item._render_grey() is None  # transparent NaN pixels: pyqtgraph's own path
+    assert item.qimage is not None and item.qimage.pixelColor(3, 2).alpha() == 0
+
+
+def test_view_renders_grey_frames_like_pyqtgraph(qtbot):
+    import pyqtgraph as pg
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(10.0, 2.0, (3, 300, 280)).astype(np.float32)
+    view = _show(qtbot, make_view(mg.from_array(data)), size=(500, 500))
+    for i in (1, 2):
+        view.set_index((i,))
+        QtCore.QCoreApplication.processEvents()
+        view.repaint()
+        item = view.image_item
+        assert np.array_equal(item.image, data[i])
+        ref = pg.ImageItem(axisOrder="row-major")
+        ref.setLookupTable(item.lut, update=False)
+        ref.setImage(data[i], autoLevels=False, levels=tuple(item.levels))
+        ref.render()
+        np.testing.assert_array_equal(_qimage_rgb(item.qimage), _qimage_rgb(ref.qimage))
