@@ -46,9 +46,10 @@ DEFAULTS: dict[str, Any] = {"cmap": "grey", "clim": None, "gamma": 1.0, "mapping
 
 #: Colormap names offered in the Colormaps menu.  ``grey`` first; ``viridis``, ``cividis``
 #: and ``RdBu`` are colour-blind safe; ``RdBu`` is diverging (use a clim symmetric about
-#: zero); ``phase`` is cyclic (for phase images in radians).
+#: zero); ``phase`` is cyclic (for phase images in radians); ``labels`` is categorical (each
+#: integer its own colour, 0 black: label images, chosen by default for them).
 COLORMAPS: list[str] = ["grey", "viridis", "inferno", "magma", "plasma", "cividis", "hot",
-                        "RdBu", "phase"]
+                        "RdBu", "phase", "labels"]
 
 
 @cache

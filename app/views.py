@@ -37,7 +37,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from micrographia.dataset import Axis, Dataset
 from micrographia.errors import ParameterError
-from micrographia.io.render import COMPLEX_MODES, complex_part, default_complex_mode
+from micrographia.io.palette import label_indices
+from micrographia.io.render import (
+    COMPLEX_MODES,
+    complex_part,
+    default_complex_mode,
+    is_label_image,
+)
 
 from . import display
 from .scalebar import ScaleBar
@@ -543,6 +549,8 @@ class DatasetView(QtWidgets.QWidget):
         self._dataset = dataset
         self._settings: dict[str, Any] = {k: v for k, v in display.DEFAULTS.items()
                                           if k != "clim"}
+        if is_label_image(dataset):
+            self._settings["cmap"] = "labels"
         self._clim: tuple[float, float] | None = None   # set by the user
         self._levels: tuple[float, float] = (0.0, 1.0)  # now used
         self._recontrast = True
@@ -611,7 +619,12 @@ class DatasetView(QtWidgets.QWidget):
         if self.kinds and dataset.kind not in self.kinds:
             raise ParameterError(f"a {type(self).__name__} cannot show a {dataset.kind} "
                                  f"dataset; open it in a new window")
+        was_labels = is_label_image(self._dataset)
         self._dataset = dataset
+        if is_label_image(dataset):
+            self._settings["cmap"] = "labels"
+        elif was_labels and self._settings.get("cmap") == "labels":
+            self._settings["cmap"] = "grey"
         default = default_complex_mode(dataset)
         if default is None or self._complex_mode is None:
             self._complex_mode = default  # real data, or complex data after real data
@@ -1104,8 +1117,13 @@ class DatasetView(QtWidgets.QWidget):
         elif self._recontrast or self._auto_each_frame:
             self._levels = display.levels(values, {**self._settings, "clim": None})
             self._recontrast = False
-        self._main.show(raw, self._levels, display.lut(self._settings), shown=self._shown,
-                        mode=mode)
+        if self._settings.get("cmap") == "labels" and not _is_rgb(raw) and values.ndim == 2:
+            # categorical: every label its own colour whatever the display range
+            rgb = display.colormap("labels")[label_indices(values)]
+            self._main.show(raw, (0.0, 255.0), None, shown=rgb, mode=mode)
+        else:
+            self._main.show(raw, self._levels, display.lut(self._settings), shown=self._shown,
+                            mode=mode)
         if mode is not None and mode != self._noted_mode:
             self._noted_mode = mode
             self._update_notes()

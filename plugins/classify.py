@@ -433,10 +433,11 @@ def pixel_classifier(dataset: Dataset, *,
         "training_pixels": {str(int(c)): int(counts[c]) for c in classes},
         "sigmas": list(sigmas), "features": feature_names(sigmas),
         "n_estimators": int(n_estimators), "max_depth": max_depth, "seed": int(seed)}
-    md["Micrographia"] = mine
     title = f"{dataset.title} pixel classes".strip()
     if not want_p:
+        md["Micrographia"] = {**mine, "labels": True}  # shown with the categorical palette
         return dataset.replace(data=out, title=title, metadata=md, intensity=None)
+    md["Micrographia"] = mine
     contiguous = bool(np.all(np.diff(classes) == 1))
     cls_axis = Axis("class", n_cls, scale=1.0, offset=float(classes[0]) if contiguous else 0.0,
                     units="", navigate=True)

@@ -370,9 +370,10 @@ def multi_otsu(dataset: Dataset, *,
 
     out = _pmap(frame, dataset.data, np.uint8, "multi-Otsu")
     title = f"{dataset.title} multi-Otsu {classes}".strip()
-    if dataset.is_lazy:
-        return dataset.replace(data=out, title=title)
-    return _with_meta(dataset, out, title, thresholds=[used[k] for k in sorted(used)])
+    if dataset.is_lazy:  # thresholds are known only once computed
+        return _with_meta(dataset, out, title, labels=True)
+    return _with_meta(dataset, out, title, labels=True,
+                      thresholds=[used[k] for k in sorted(used)])
 
 
 def local_threshold(dataset: Dataset, *,
@@ -529,7 +530,7 @@ def watershed(mask: Dataset, intensity: Dataset | None = None, *,
         for idx in np.ndindex(*m.shape[:-2]):
             out[idx] = _watershed_frame(m[idx], s[idx], min_distance, footprint, connectivity,
                                        h)
-    return mask.replace(data=out, title=f"{mask.title} watershed".strip())
+    return _with_meta(mask, out, f"{mask.title} watershed".strip(), labels=True)
 
 
 # -- morphology ------------------------------------------------------------------------------
@@ -654,7 +655,7 @@ def label(mask: Dataset, *, connectivity: Literal[1, 2] = 2) -> Dataset:
         return lab
 
     out = _pmap(frame, mask.data, np.int32, "label")
-    return mask.replace(data=out, title=f"{mask.title} labels".strip())
+    return _with_meta(mask, out, f"{mask.title} labels".strip(), labels=True)
 
 
 def clear_border(dataset: Dataset, *,

@@ -271,3 +271,16 @@ def test_regions_lazy_and_unsigned_labels():
         np.testing.assert_array_equal(tl[c], t[c])
     assert t.units["area"] == "µm²"
     np.testing.assert_allclose(t["area"], 4.0 * t["area_px"])
+
+
+def test_label_outputs_are_marked_for_the_categorical_display():
+    from micrographia.io.render import default_cmap, is_label_image
+
+    rng = np.random.default_rng(3)
+    img = mg.from_array(rng.random((40, 50)).astype(np.float32), scale=0.1, units="nm")
+    mask = mg.run("segment.threshold", img)
+    assert not is_label_image(mask)  # a mask is shown grey
+    for result in (mg.run("segment.label", mask), mg.run("segment.watershed", mask),
+                   mg.run("segment.multi_otsu", img, classes=3)):
+        assert is_label_image(result) and default_cmap(result) == "labels", result.title
+    assert not is_label_image(mg.run("segment.morphology", mask))

@@ -104,6 +104,8 @@ def test_colormap_endpoints(name, low, high):
 
 def test_colormaps_are_smooth_and_monotonic_in_lightness():
     for name in COLORMAPS:
+        if name == "labels":
+            continue  # categorical by design (tested below)
         lut = colormap(name).astype(float)
         assert np.abs(np.diff(lut, axis=0)).max() <= 12, name
         luma = lut @ [0.299, 0.587, 0.114]
@@ -172,3 +174,45 @@ def test_spectrum_is_refused():
     s = mg.Dataset(np.arange(10.0), [Axis("E", 10, units="eV")])
     with pytest.raises(mg.ParameterError, match="spectrum"):
         render(s)
+
+
+def test_label_palette_is_distinct_and_background_black():
+    from micrographia.io.palette import _srgb_to_lab, label_indices, label_palette
+
+    lut = colormap("labels")
+    assert lut.shape == (256, 3) and tuple(lut[0]) == (0, 0, 0)
+    assert np.array_equal(lut, label_palette(256))
+    lab = _srgb_to_lab(lut[1:].astype(float) / 255)
+    d = np.sqrt(((lab[:, None] - lab[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    assert d.min() > 10  # every pair of the 255 colours differs visibly (ΔE*ab)
+    assert d[:12, :12].min() > 40  # the first dozen (small segmentations) very clearly
+    assert lab[:, 0].min() > 30  # none is lost against the black background
+    idx = label_indices(np.array([[0, 1, 2, 255, 256, 511, -4]]))
+    np.testing.assert_array_equal(idx, [[0, 1, 2, 255, 1, 1, 0]])
+    np.testing.assert_array_equal(label_indices(np.array([np.nan, 0.0, 3.0])), [0, 0, 3])
+
+
+def test_label_images_render_categorically_by_default():
+    labels = np.zeros((6, 8), np.int32)
+    labels[1:3, 1:3] = 1
+    labels[3:5, 4:7] = 2
+    labels[0, 7] = 300
+    plain = _img(labels)
+    marked = plain.replace(metadata={"Micrographia": {"labels": True}})
+    from micrographia.io.render import default_cmap, is_label_image
+
+    assert not is_label_image(plain) and is_label_image(marked)
+    assert default_cmap(plain) == "gray" and default_cmap(marked) == "labels"
+    rgb = render(marked)
+    lut = colormap("labels")
+    assert tuple(rgb[0, 0]) == (0, 0, 0)
+    assert tuple(rgb[1, 1]) == tuple(lut[1]) and tuple(rgb[3, 4]) == tuple(lut[2])
+    assert tuple(rgb[0, 7]) == tuple(lut[1 + (300 - 1) % 255])
+    # the display range, mapping and gamma do not change a categorical rendering
+    same = render(marked, {"clim": (0, 1000), "mapping": "log", "gamma": 2.0})
+    np.testing.assert_array_equal(same, rgb)
+    # an explicit colormap still wins; unmarked data stays grey
+    grey = render(marked, {"cmap": "gray"})
+    assert np.all(grey[..., 0] == grey[..., 1]) and grey[0, 7, 0] == 255
+    assert np.all(render(plain)[..., 0] == render(plain)[..., 2])

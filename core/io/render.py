@@ -30,7 +30,7 @@ from ..dataset import Dataset
 from ..errors import ParameterError
 
 __all__ = ["render", "colormap", "COLORMAPS", "COMPLEX_MODES", "auto_clim", "complex_part",
-           "default_complex_mode"]
+           "default_complex_mode", "default_cmap", "is_label_image"]
 
 # Ten evenly spaced samples of each perceptually uniform map (the published viridis family,
 # Smith & van der Walt 2015; cividis, Nuñez et al. 2018), interpolated linearly to 256 entries.
@@ -56,7 +56,7 @@ _ANCHORS: dict[str, tuple[str, ...]] = {
 #: Known colormap names. viridis, cividis and RdBu stay readable with the common colour-vision
 #: deficiencies; RdBu is diverging, phase is cyclic.
 COLORMAPS = ("gray", "grey", "viridis", "inferno", "magma", "plasma", "cividis", "hot", "RdBu",
-             "phase")
+             "phase", "labels")
 _MAPPINGS = ("linear", "log", "sqrt")
 
 #: What is shown of complex data: ``|z|``, ``log(1 + |z|)``, ``arg(z)`` (radians, -π..π),
@@ -101,6 +101,48 @@ def complex_part(values: Any, mode: str) -> np.ndarray:
                              f"got {mode!r}")
     dtype = np.float32 if a.dtype.itemsize <= 8 and a.dtype.kind == "c" else np.float64
     return np.asarray(out).astype(dtype, copy=False)
+
+
+def is_label_image(dataset: Dataset) -> bool:
+    """Whether a dataset is a label image (objects numbered 1, 2, …; 0 is background).
+
+    Operations that make one (``segment.label``, ``segment.watershed``, ``segment.multi_otsu``,
+    the pixel classifier's labels) mark it with ``metadata["Micrographia"]["labels"] = True``;
+    only integer data count.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset.
+
+    Returns
+    -------
+    bool
+        True for a marked integer dataset.
+    """
+    if dataset.dtype.names is not None or dataset.dtype.kind not in "iu":
+        return False
+    md = dataset.metadata.get("Micrographia", {})
+    return bool(md.get("labels", False)) if hasattr(md, "get") else False
+
+
+def default_cmap(dataset: Dataset) -> str:
+    """Return the colormap a dataset is shown with by default.
+
+    Label images (:func:`is_label_image`) get the categorical ``"labels"`` palette, everything
+    else ``"gray"``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset.
+
+    Returns
+    -------
+    str
+        A :data:`COLORMAPS` name.
+    """
+    return "labels" if is_label_image(dataset) else "gray"
 
 
 def default_complex_mode(dataset: Dataset) -> str | None:
@@ -150,6 +192,10 @@ def colormap(name: str) -> np.ndarray:
     """
     key = str(name).lower()
     x = np.linspace(0.0, 1.0, 256)
+    if key == "labels":  # categorical: value k → entry 1 + (k − 1) mod 255, 0 black
+        from .palette import label_palette
+
+        return label_palette(256)
     if key in ("gray", "grey", "greys_r"):
         lut = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
     elif key == "hot":
@@ -354,7 +400,8 @@ def render(dataset: Dataset, display: Mapping[str, Any] | None = None) -> np.nda
         An image, or a dataset with two signal axes (the frame is chosen by ``frame``).
         1-D signals are not rendered (a :class:`ParameterError` is raised).
     display : mapping, optional
-        ``cmap`` (one of :data:`COLORMAPS`, default ``"gray"``), ``clim`` ((low, high)),
+        ``cmap`` (one of :data:`COLORMAPS`, default :func:`default_cmap`; ``"labels"`` draws
+        each integer value in its own colour, 0 black, ignoring the range), ``clim`` ((low, high)),
         ``auto_saturation`` (percent, default 0.35), ``gamma`` (default 1), ``mapping``
         (``"linear"``, ``"log"`` or ``"sqrt"``), ``invert`` (bool), ``frame`` (navigation
         index tuple, default the first frame), ``complex`` (what is shown of complex data,
@@ -371,7 +418,8 @@ def render(dataset: Dataset, display: Mapping[str, Any] | None = None) -> np.nda
         For a 1-D signal, an out-of-range frame or an invalid setting.
     """
     disp = dict(display or {})
-    lut = colormap(disp.get("cmap", "gray"))
+    cmap = str(disp.get("cmap") or default_cmap(dataset))
+    lut = colormap(cmap)
     mapping = str(disp.get("mapping", "linear"))
     if mapping not in _MAPPINGS:
         raise ParameterError(f"mapping must be one of {', '.join(_MAPPINGS)}, got {mapping!r}")
@@ -379,6 +427,11 @@ def render(dataset: Dataset, display: Mapping[str, Any] | None = None) -> np.nda
     if not gamma > 0:
         raise ParameterError(f"gamma must be > 0, got {gamma}")
     img = _frame(dataset, disp.get("frame"))
+    if cmap.lower() == "labels" and not np.iscomplexobj(img):
+        # categorical: each label its own colour, whatever the range, mapping or gamma
+        from .palette import label_indices
+
+        return lut[label_indices(img)]
     if np.iscomplexobj(img):
         img = complex_part(img, str(disp.get("complex") or default_complex_mode(dataset)))
     img = img.astype(np.float64)

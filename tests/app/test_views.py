@@ -553,3 +553,28 @@ def test_view_renders_grey_frames_like_pyqtgraph(qtbot):
         ref.setImage(data[i], autoLevels=False, levels=tuple(item.levels))
         ref.render()
         np.testing.assert_array_equal(_qimage_rgb(item.qimage), _qimage_rgb(ref.qimage))
+
+
+def test_label_image_shows_each_object_in_its_own_colour(qtbot):
+    from micrographia.io.palette import label_palette
+
+    rng = np.random.default_rng(4)
+    img = mg.from_array(rng.random((3, 48, 64)).astype(np.float32), scale=0.1, units="nm")
+    labels = mg.run("segment.label", mg.run("segment.threshold", img, method="manual",
+                                            value=0.8))
+    view = _show(qtbot, make_view(labels))
+    assert view.display_settings()["cmap"] == "labels"
+    shown = view.image_item.image
+    assert shown.shape == (48, 64, 3) and shown.dtype == np.uint8
+    frame = np.asarray(labels.data[0])
+    pal = label_palette(256)
+    np.testing.assert_array_equal(shown, pal[np.where(frame > 0, (frame - 1) % 255 + 1, 0)])
+    assert frame.max() > 12  # many objects, all in colour; background black
+    assert tuple(shown[frame == 0][0]) == (0, 0, 0)
+    # the user can still pick a continuous colormap
+    view.apply_display({"cmap": "viridis"})
+    assert view.image_item.image.ndim == 2
+    # a grey image shown in the same view afterwards goes back to grey
+    view.apply_display({"cmap": "labels"})
+    view.set_dataset(img)
+    assert view.display_settings()["cmap"] == "grey"
