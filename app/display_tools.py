@@ -24,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from micrographia.io.render import _percentiles, auto_clim
+from micrographia.io.render import auto_clim, finite_values, percentiles
 
 __all__ = ["HistogramWindow", "BrightnessContrastDialog", "colormap_menu", "frame_values",
            "roi_values", "statistics"]
@@ -157,10 +157,7 @@ def statistics(values: np.ndarray) -> dict[str, float]:
 
 def _finite_float64(values: Any) -> np.ndarray:
     """Return the finite values as a contiguous 1-D float64 array (copied only when needed)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size and not (np.isfinite(v.min()) and np.isfinite(v.max())):
-        v = v[np.isfinite(v)]
-    return np.ascontiguousarray(v)
+    return finite_values(np.asarray(values, dtype=np.float64))
 
 
 def _statistics_of_finite(v: np.ndarray) -> dict[str, float]:
@@ -175,7 +172,7 @@ def _statistics_of_finite(v: np.ndarray) -> dict[str, float]:
     np.multiply(dev, dev, out=dev)
     std = np.sqrt(np.add.reduce(dev) / n)  # numpy.std's own steps, without a second mean
     del dev
-    p1, med, p99 = _percentiles(v, [1.0, 50.0, 99.0])
+    p1, med, p99 = percentiles(v, [1.0, 50.0, 99.0])
     return {"count": int(n), "min": float(v.min()), "max": float(v.max()),
             "mean": float(mean), "std": float(std), "median": float(med),
             "p1": float(p1), "p99": float(p99)}

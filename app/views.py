@@ -1110,18 +1110,18 @@ class DatasetView(QtWidgets.QWidget):
         self._shown = complex_part(raw, mode) if mode is not None else None
         self._shown_src = raw
         values = raw if self._shown is None else self._shown
-        if _is_rgb(raw):
-            self._levels = (0.0, 255.0)
-        elif self._clim is not None:
-            self._levels = self._clim
-        elif self._recontrast or self._auto_each_frame:
-            self._levels = display.levels(values, {**self._settings, "clim": None})
-            self._recontrast = False
-        if self._settings.get("cmap") == "labels" and not _is_rgb(raw) and values.ndim == 2:
-            # categorical: every label its own colour whatever the display range
-            rgb = display.colormap("labels")[label_indices(values)]
-            self._main.show(raw, (0.0, 255.0), None, shown=rgb, mode=mode)
+        if (self._settings.get("cmap") == "labels" and not _is_rgb(raw)
+                and values.ndim == 2):  # every label its own colour, whatever the range
+            self._main.show(raw, (0.0, 255.0), None,
+                            shown=display.colormap("labels")[label_indices(values)], mode=mode)
         else:
+            if _is_rgb(raw):
+                self._levels = (0.0, 255.0)
+            elif self._clim is not None:
+                self._levels = self._clim
+            elif self._recontrast or self._auto_each_frame:
+                self._levels = display.levels(values, {**self._settings, "clim": None})
+                self._recontrast = False
             self._main.show(raw, self._levels, display.lut(self._settings), shown=self._shown,
                             mode=mode)
         if mode is not None and mode != self._noted_mode:

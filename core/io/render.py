@@ -20,7 +20,7 @@ With the grey map, linear mapping, gamma 1 and ``clim=(lo, hi)`` a value maps ex
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -30,7 +30,8 @@ from ..dataset import Dataset
 from ..errors import ParameterError
 
 __all__ = ["render", "colormap", "COLORMAPS", "COMPLEX_MODES", "auto_clim", "complex_part",
-           "default_complex_mode", "default_cmap", "is_label_image"]
+           "default_complex_mode", "default_cmap", "is_label_image", "finite_values",
+           "percentiles"]
 
 # Ten evenly spaced samples of each perceptually uniform map (the published viridis family,
 # Smith & van der Walt 2015; cividis, Nuñez et al. 2018), interpolated linearly to 256 entries.
@@ -234,13 +235,13 @@ def auto_clim(values: np.ndarray, saturation: float = 0.35) -> tuple[float, floa
     Notes
     -----
     The numbers are those of ``numpy.percentile(finite, [s, 100 - s])`` (linear method),
-    computed by :func:`_percentiles` without sorting or partitioning the whole frame.
+    computed by :func:`percentiles` without sorting or partitioning the whole frame.
     """
-    finite = _finite(values)
+    finite = finite_values(values)
     if finite.size == 0:
         return 0.0, 1.0
     s = min(max(float(saturation), 0.0), 99.0) / 2.0
-    lo, hi = (float(v) for v in _percentiles(finite, [s, 100.0 - s]))
+    lo, hi = (float(v) for v in percentiles(finite, [s, 100.0 - s]))
     if not hi > lo:
         lo, hi = float(finite.min()), float(finite.max())
     if not hi > lo:
@@ -248,12 +249,22 @@ def auto_clim(values: np.ndarray, saturation: float = 0.35) -> tuple[float, floa
     return lo, hi
 
 
-def _finite(values: Any) -> np.ndarray:
+def finite_values(values: Any) -> np.ndarray:
     """Return the finite values of an array as a contiguous 1-D array (no needless copy).
 
     Same values, order and dtype as ``values[numpy.isfinite(values)]``; when every value is
     finite (checked with one min and one max, which NaN and ±inf cannot pass unnoticed) the
     mask and its compressed copy are skipped.
+
+    Parameters
+    ----------
+    values : array_like
+        Any real array.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D, the input's dtype.
     """
     a = np.asarray(values)
     flat = np.ascontiguousarray(a.ravel())
@@ -322,50 +333,39 @@ def _select(v: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
-    """``numpy.percentile(values, q)`` (linear method, no NaN), bit for bit, but faster.
+def percentiles(values: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """Exact percentiles (linear interpolation, as :func:`numpy.percentile`), without sorting.
 
-    The order statistics come from :func:`_select` instead of a partition of a copy of the
-    whole array; the interpolation repeats numpy's own arithmetic (``numpy.lib``'s
-    ``_quantile`` with ``_lerp``), so the numbers are identical.
+    The percentile ``q`` of ``n`` sorted values lies at position ``h = (n − 1)·q/100`` and is
+    interpolated between its neighbours ``a = x[⌊h⌋]`` and ``b = x[⌊h⌋ + 1]`` with weight
+    ``g = h − ⌊h⌋``: ``a + (b − a)·g`` for ``g < 0.5`` and ``b − (b − a)·(1 − g)`` otherwise
+    (so the result stays between ``a`` and ``b`` in floating point). The order statistics come
+    from :func:`_select`, not from a partition of a copy of the whole array; the numbers are
+    those of :func:`numpy.percentile`, bit for bit (the tests compare them).
 
     Parameters
     ----------
     values : numpy.ndarray
-        1-D, contiguous, no NaN, at least one value.
-    q : list of float
+        1-D, no NaN, at least one value.
+    q : sequence of float
         Percentiles in [0, 100].
 
     Returns
     -------
     numpy.ndarray
-        One value per percentile (float64 for the usual dtypes, as numpy gives them).
+        One float64 value per percentile (the input's type for float types wider than that).
     """
-    arr = np.asarray(values)
-    n = arr.shape[0]
-    quantiles = np.true_divide(q, 100)
-    virtual = (n - 1) * quantiles
-    previous = np.floor(virtual)
-    nxt = previous + 1
-    above = virtual >= n - 1
-    previous[above] = -1
-    nxt[above] = -1
-    below = virtual < 0
-    previous[below] = 0
-    nxt[below] = 0
-    previous = previous.astype(np.intp)
-    nxt = nxt.astype(np.intp)
-    wanted = np.unique(np.concatenate((previous % n, nxt % n)))
-    picked = _select(arr, wanted)
-    lookup = dict(zip(wanted.tolist(), range(wanted.size)))
-    a = picked[[lookup[i] for i in (previous % n).tolist()]]
-    b = picked[[lookup[i] for i in (nxt % n).tolist()]]
-    gamma = np.asanyarray(virtual - previous, dtype=virtual.dtype)
-    diff_b_a = b - a
-    out = np.add(a, diff_b_a * gamma)
-    np.subtract(b, diff_b_a * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe",
-                dtype=type(out.dtype))
-    return out
+    x = np.asarray(values)
+    n = x.shape[0]
+    h = (n - 1) * np.true_divide(q, 100)
+    i = np.clip(np.floor(h), 0, n - 1).astype(np.intp)
+    j = np.minimum(i + 1, n - 1)
+    g = h - i
+    ranks = np.unique(np.concatenate((i, j)))
+    order = _select(x, ranks)
+    a, b = order[np.searchsorted(ranks, i)], order[np.searchsorted(ranks, j)]
+    span = b - a
+    return np.where(g < 0.5, a + span * g, b - span * (1 - g))
 
 
 def _frame(dataset: Dataset, frame: Any) -> np.ndarray:

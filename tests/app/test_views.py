@@ -574,6 +574,8 @@ def test_label_image_shows_each_object_in_its_own_colour(qtbot):
     # the user can still pick a continuous colormap
     view.apply_display({"cmap": "viridis"})
     assert view.image_item.image.ndim == 2
+    # ... auto-contrasted on the labels, as any image (not a stale range)
+    assert view.display_settings()["clim"] == display.levels(frame, {})
     # a grey image shown in the same view afterwards goes back to grey
     view.apply_display({"cmap": "labels"})
     view.set_dataset(img)
