@@ -21,7 +21,8 @@ from types import ModuleType
 from typing import Any
 
 __all__ = ["gpu_available", "probe", "probe_report", "selected_device", "array_namespace",
-           "to_device", "to_numpy", "is_gpu_array", "is_lazy_array", "PROBE_TIMEOUT"]
+           "ndimage_namespace", "to_device", "to_numpy", "is_gpu_array", "is_lazy_array",
+           "PROBE_TIMEOUT"]
 
 PROBE_TIMEOUT = 20.0
 _CACHE_MAX_AGE = 24 * 3600.0
@@ -317,6 +318,28 @@ def array_namespace(x: Any) -> ModuleType:
     import numpy
 
     return numpy
+
+
+def ndimage_namespace(x: Any) -> ModuleType:
+    """Return the ``ndimage`` module for ``x``'s device: ``cupyx.scipy.ndimage`` or ``scipy``'s.
+
+    Parameters
+    ----------
+    x : Any
+        An array, or a :class:`~micrographia.Dataset` (a lazy one counts as on the GPU when its
+        blocks are cupy arrays).
+
+    Returns
+    -------
+    module
+        ``cupyx.scipy.ndimage`` for GPU data, ``scipy.ndimage`` otherwise.
+    """
+    x = getattr(x, "data", x) if type(x).__name__ == "Dataset" else x
+    if is_gpu_array(x) or (is_lazy_array(x) and is_gpu_array(getattr(x, "_meta", None))):
+        from cupyx.scipy import ndimage
+    else:
+        from scipy import ndimage
+    return ndimage
 
 
 def to_numpy(x: Any) -> Any:

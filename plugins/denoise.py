@@ -294,13 +294,9 @@ def nl_means_fast_xp(f: Any, *, patch_size: int, patch_distance: int, h: float,
     """
     import numpy as np
 
-    from micrographia.backend import array_namespace
+    from micrographia.backend import array_namespace, ndimage_namespace
 
-    xp = array_namespace(f)
-    if xp.__name__ == "numpy":
-        from scipy import ndimage
-    else:
-        from cupyx.scipy import ndimage
+    xp, ndimage = array_namespace(f), ndimage_namespace(f)
     s = patch_size + 1 if patch_size % 2 == 0 else patch_size
     o = s // 2
     d = int(patch_distance)

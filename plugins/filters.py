@@ -33,17 +33,12 @@ def gaussian(dataset: Dataset, *, sigma: Annotated[float, Range(0.0, 1000.0), Un
     """
     import numpy as np
 
-    from micrographia.backend import is_gpu_array
     from micrographia.frames import map_frames, parallel_bands
 
     out_dtype = np.float64 if dataset.dtype == np.float64 else np.float32
     sig = tuple(sigma / abs(a.scale) if units == "calibrated" else sigma
                 for a in dataset.sig_axes)
-    gpu = is_gpu_array(dataset.data) or (dataset.is_lazy and is_gpu_array(dataset.data._meta))
-    if gpu:
-        from cupyx.scipy import ndimage
-    else:
-        from scipy import ndimage
+    gpu, ndimage = _backend(dataset)
 
     def frame(f):  # noqa: ANN001, ANN202
         f = f.astype(out_dtype, copy=False)
@@ -73,15 +68,10 @@ def gaussian(dataset: Dataset, *, sigma: Annotated[float, Range(0.0, 1000.0), Un
 # -- shared helpers ---------------------------------------------------------------------------
 def _backend(dataset: Dataset) -> tuple[bool, Any]:
     """Return ``(on_gpu, ndimage module)`` for a dataset (cupyx.scipy.ndimage on the GPU)."""
-    from micrographia.backend import is_gpu_array
+    from micrographia.backend import ndimage_namespace
 
-    data = dataset.data
-    gpu = is_gpu_array(data) or (dataset.is_lazy and is_gpu_array(data._meta))
-    if gpu:
-        from cupyx.scipy import ndimage
-    else:
-        from scipy import ndimage
-    return gpu, ndimage
+    ndimage = ndimage_namespace(dataset)
+    return ndimage.__name__.startswith("cupyx"), ndimage
 
 
 def _float_dtype(dataset: Dataset) -> Any:

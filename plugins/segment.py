@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from micrographia import Dataset, ParameterError, Range, Step, Units, hookimpl
+from micrographia.backend import is_gpu_array, ndimage_namespace
 
 _METHODS = ("otsu", "li", "yen", "triangle", "isodata", "mean")
 
@@ -40,21 +41,6 @@ def _with_meta(dataset: Dataset, data: Any, title: str, **entries: Any) -> Datas
     mine.update(entries)
     md["Micrographia"] = mine
     return dataset.replace(data=data, title=title, metadata=md)
-
-
-def _is_gpu(x: Any) -> bool:
-    from micrographia.backend import is_gpu_array
-
-    return is_gpu_array(x)
-
-
-def _ndi(gpu: bool) -> Any:
-    """``cupyx.scipy.ndimage`` for device data, ``scipy.ndimage`` otherwise."""
-    if gpu:
-        from cupyx.scipy import ndimage
-    else:
-        from scipy import ndimage
-    return ndimage
 
 
 def _host_scalar(v: Any) -> Any:
@@ -236,7 +222,7 @@ def _threshold_value(frame: Any, method: str) -> float:
     import numpy as np
     from skimage import filters
 
-    if _is_gpu(frame):
+    if is_gpu_array(frame):
         return _threshold_value_xp(frame, method)
     f = np.asarray(frame)
     if f.dtype.kind == "b":
@@ -305,7 +291,7 @@ def threshold(dataset: Dataset, *,
     used: dict[int, float] = {}
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        if not _is_gpu(f):
+        if not is_gpu_array(f):
             f = np.asarray(f)
         t = value if method == "manual" else _threshold_value(f, method)
         used[k] = float(t)
@@ -348,7 +334,7 @@ def multi_otsu(dataset: Dataset, *,
     used: dict[int, list[float]] = {}
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        gpu = _is_gpu(f)
+        gpu = is_gpu_array(f)
         f = f if gpu else np.asarray(f)
         if f.dtype.kind == "b":
             f = f.astype(np.uint8)
@@ -410,7 +396,7 @@ def local_threshold(dataset: Dataset, *,
         raise ParameterError(f"segment.local_threshold: block_size must be odd, got {block_size}")
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        if _is_gpu(f):  # the filters threshold_local applies, on the device
+        if is_gpu_array(f):  # the filters threshold_local applies, on the device
             from cupyx.scipy import ndimage as cndi
 
             f = f.astype(np.float64)
@@ -585,11 +571,11 @@ def morphology(mask: Dataset, *,
     struct = ndi.generate_binary_structure(2, connectivity)
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        gpu = _is_gpu(f)
+        gpu = is_gpu_array(f)
         if gpu:  # same operations with cupyx.scipy.ndimage, structuring elements on the device
             import cupy as xp
 
-            nd, d, st = _ndi(True), xp.asarray(disk), xp.asarray(struct)
+            nd, d, st = ndimage_namespace(f), xp.asarray(disk), xp.asarray(struct)
             f = f.astype(bool, copy=False)
         else:
             xp, nd, d, st = np, ndi, disk, struct
@@ -645,11 +631,11 @@ def label(mask: Dataset, *, connectivity: Literal[1, 2] = 2) -> Dataset:
     struct = ndi.generate_binary_structure(2, connectivity)
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        if _is_gpu(f):  # cupyx's union-find labels in raster order of the first pixel too
+        if is_gpu_array(f):  # cupyx's union-find labels in raster order of the first pixel too
             import cupy
 
-            lab, _ = _ndi(True).label(f.astype(bool, copy=False), cupy.asarray(struct),
-                                      output=np.int32)
+            lab, _ = ndimage_namespace(f).label(f.astype(bool, copy=False),
+                                                cupy.asarray(struct), output=np.int32)
             return lab
         lab, _ = ndi.label(np.asarray(f, dtype=bool), struct, output=np.int32)
         return lab
@@ -681,10 +667,10 @@ def clear_border(dataset: Dataset, *,
 
 
     def frame(f, k):  # noqa: ANN001, ANN202
-        if _is_gpu(f):
+        if is_gpu_array(f):
             import cupy as xp
 
-            nd = _ndi(True)
+            nd = ndimage_namespace(f)
         else:
             xp, nd = np, ndi
             f = np.asarray(f)

@@ -31,16 +31,13 @@ def _backend(dataset: Dataset) -> tuple[Any, Any]:
     """Return ``(xp, ndimage)`` for the dataset's device."""
     import numpy as np
 
-    from micrographia.backend import is_gpu_array
+    from micrographia.backend import ndimage_namespace
 
-    data = dataset.data
-    if is_gpu_array(data) or (dataset.is_lazy and is_gpu_array(data._meta)):
+    ndimage = ndimage_namespace(dataset)
+    if ndimage.__name__.startswith("cupyx"):
         import cupy
-        from cupyx.scipy import ndimage
 
         return cupy, ndimage
-    from scipy import ndimage
-
     return np, ndimage
 
 

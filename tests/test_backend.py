@@ -209,3 +209,16 @@ def test_every_gpu_op_matches_the_cpu_on_the_stand_in(fake_cupy, op_id, monkeypa
     from _gpu_parity import check_gpu_equals_cpu
 
     check_gpu_equals_cpu(op_id, monkeypatch)
+
+
+def test_ndimage_namespace_follows_the_device(fake_cupy):
+    import dask.array as da
+    import scipy.ndimage
+
+    host = np.zeros((4, 4), np.float32)
+    dev = fake_cupy.asarray(host)
+    assert backend.ndimage_namespace(host) is scipy.ndimage
+    assert backend.ndimage_namespace(dev).__name__ == "cupyx.scipy.ndimage"
+    assert backend.ndimage_namespace(mg.from_array(host)) is scipy.ndimage
+    lazy_dev = da.from_array(host, chunks=2).map_blocks(fake_cupy.asarray)
+    assert backend.ndimage_namespace(lazy_dev).__name__ == "cupyx.scipy.ndimage"
