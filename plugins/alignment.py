@@ -27,6 +27,7 @@ import math
 from typing import Annotated, Any, Literal
 
 from micrographia import Dataset, ParameterError, Range, Step, Table, Units, hookimpl
+from micrographia.backend import to_numpy
 
 _CHUNK_BYTES = 48 * 2 ** 20  # working memory per batch of frames or pairs
 _GPU_CHUNK_BYTES = 256 * 2 ** 20  # device working memory per batch on the GPU (cupy data)
@@ -62,7 +63,7 @@ def _load(data: Any, i0: int, i1: int) -> Any:
     """Frames ``i0:i1`` as a float32 array: cupy for cupy data, else numpy (lazy data computed)."""
     import numpy as np
 
-    from micrographia.backend import is_gpu_array, to_numpy
+    from micrographia.backend import is_gpu_array
 
     block = data[i0:i1]
     if is_gpu_array(block):
@@ -104,13 +105,6 @@ def _roi_slices(dataset: Dataset, roi: dict | None, op: str) -> tuple[slice, sli
                                  f"{max(i1 - i0, 0)} pixels; at least 8 are needed")
         out[names.index(name)] = slice(i0, i1)
     return out[0], out[1]
-
-
-def _host(x: Any) -> Any:
-    """``x`` as a numpy array (device arrays are copied back; numpy arrays are returned as is)."""
-    from micrographia.backend import to_numpy
-
-    return to_numpy(x)
 
 
 def _good_size(n: int) -> int:
@@ -224,7 +218,7 @@ class _Spectra:
             f = f[:, keep_rows, :self.cw2]
             self.spec[i0 + j0:i0 + j1] = f
             a2 = (xp.abs(f) ** 2 * wxd[None, None, :]).sum(axis=(1, 2))
-            self.energy[i0 + j0:i0 + j1] = _host(a2) / (h * w)
+            self.energy[i0 + j0:i0 + j1] = to_numpy(a2) / (h * w)
 
         for i0 in range(0, n, chunk):
             check_cancelled()
@@ -330,7 +324,7 @@ def _correlate(sp: _Spectra, xs: Any, prior: Any | None, radius: float | None,
             take = qpeak >= _HINT_RATIO * peak[other]
             sel = other[take]
             py[sel], px[sel], peak[sel] = qy[take], qx[take], qpeak[take]
-    py, px, peak = _host(py), _host(px), _host(peak)  # per-pair scalars back to the host
+    py, px, peak = to_numpy(py), to_numpy(px), to_numpy(peak)  # per-pair scalars back to the host
     if radius is not None:  # the search range is a hard limit
         cy = np.zeros(b) if prior is None else prior[:, 0]
         cx = np.zeros(b) if prior is None else prior[:, 1]
