@@ -620,8 +620,8 @@ def register_pair(reference: Dataset, moving: Dataset | None = None, *,
 
     With ``refine`` (phase and features) an intensity-based Gauss-Newton (Lucas-Kanade)
     refinement of the model polishes the estimate. Without a ``moving`` image every frame of
-    ``reference`` (a stack) is registered to its first frame (a single image gives the
-    identity). The transform convention is in this module's docstring: the matrix maps
+    ``reference`` (a stack) is registered to its first frame; a single image needs a
+    ``moving`` image. The transform convention is in this module's docstring: the matrix maps
     reference pixel coordinates ``(x, y, 1)`` to moving ones.
 
     Parameters
@@ -689,9 +689,14 @@ def register_pair(reference: Dataset, moving: Dataset | None = None, *,
         pairs = [(ref_frames[0], _frames_of(moving)[0])]
         stack_mode = False
     else:
+        if not reference.nav_axes:
+            raise ParameterError(f"{op}: choose the image to register onto "
+                                 f"{reference.title or 'this image'} as the second (moving) "
+                                 "input, or run it on a stack to register every frame to the "
+                                 "first")
         ref_frames = _frames_of(reference)
         pairs = [(ref_frames[0], f) for f in ref_frames]
-        stack_mode = bool(reference.nav_axes)
+        stack_mode = True
     if method == "phase" and model == "affine":
         raise ParameterError(f"{op}: method='phase' finds translation, euclidean or similarity "
                              "transforms; use method='features' or 'points' for 'affine'")
@@ -732,9 +737,7 @@ def register_pair(reference: Dataset, moving: Dataset | None = None, *,
         report_progress(k / len(pairs), "registering")
         peak = rms = float("nan")
         n_match = n_inl = 0
-        if not stack_mode and moving is None:  # a single image against itself
-            a = np.eye(3)
-        elif stack_mode and k == 0:
+        if stack_mode and k == 0:
             a = np.eye(3)
         elif method == "points":
             src, dst = pts[:, 1::-1], pts[:, 3:1:-1]
