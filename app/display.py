@@ -35,7 +35,7 @@ __all__ = ["AUTO_SAMPLE", "COLORMAPS", "LUT_SIZE", "MAPPINGS", "DEFAULTS", "colo
 LUT_SIZE = 65536
 
 #: Auto-contrast of frames with more values than this uses an evenly strided sample of them.
-AUTO_SAMPLE = 1 << 22
+AUTO_SAMPLE = 1 << 20
 
 #: Value mappings applied between the display range and the colormap.
 MAPPINGS: tuple[str, ...] = ("linear", "sqrt", "log")
@@ -215,6 +215,7 @@ def levels(frame: np.ndarray, settings: Mapping[str, Any]) -> tuple[float, float
     if values.dtype.kind == "b":
         values = values.astype(np.uint8)
     if values.size > AUTO_SAMPLE:
-        # large frames: percentiles of an evenly strided sample (fast enough per frame)
-        values = values.ravel()[:: int(np.ceil(values.size / AUTO_SAMPLE))]
+        # large frames: percentiles of an evenly strided sample (fast enough per frame); an
+        # odd stride walks through all columns of power-of-two-wide frames
+        values = values.ravel()[:: int(np.ceil(values.size / AUTO_SAMPLE)) | 1]
     return _render.auto_clim(values, float(settings.get("auto_saturation", 0.35)))

@@ -82,6 +82,27 @@ def test_levels_clim_and_auto_contrast_percentiles():
     assert display.levels(np.ones((3, 3)), {}) == (1.0, 2.0)
 
 
+def test_auto_contrast_of_large_frames_within_a_grey_level_of_the_exact_range():
+    # frames above AUTO_SAMPLE values are contrasted from an evenly strided sample: the range
+    # must stay within one of the 256 grey levels of the exact percentiles, also for a
+    # diffraction pattern whose bright tail is a few small spots
+    rng = np.random.default_rng(1)
+    n = 2048
+    assert n * n > 3 * display.AUTO_SAMPLE
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    lattice = (np.cos(xx * 0.3) * np.cos(yy * 0.3)
+               + rng.normal(0, 0.3, (n, n))).astype(np.float32)
+    dp = 1e4 / (1 + np.hypot(xx - n / 2, yy - n / 2) / 25) ** 2
+    for cy, cx in rng.uniform(100, n - 100, (40, 2)):
+        dp += 5e3 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 3.0 ** 2))
+    dp = rng.poisson(dp).astype(np.float32)
+    for frame in (lattice, dp):
+        exact = np.percentile(frame, [0.175, 99.825])
+        lo, hi = display.levels(frame, {})
+        grey = (exact[1] - exact[0]) / 256
+        assert abs(lo - exact[0]) < grey and abs(hi - exact[1]) < grey
+
+
 def test_colormap_list_covers_the_needed_kinds():
     for name in ("grey", "viridis", "inferno", "magma", "cividis", "RdBu", "phase"):
         assert name in display.COLORMAPS
