@@ -593,7 +593,9 @@ def wavelet(dataset: Dataset, *,
         import numpy as np
         from skimage.restoration import denoise_wavelet
 
-        f = np.asarray(f, dtype=np.float64)
+        # in the output's precision (float32 unless the data are float64), as scikit-image
+        # works on float32 input; integers are converted here, so never rescaled to [0, 1]
+        f = np.asarray(f, dtype=out_dtype)
         s = _frame_sigma(f, sigma)
         if s == 0:
             return f.astype(out_dtype)
