@@ -418,44 +418,466 @@ def local_threshold(dataset: Dataset, *,
 
 
 # -- watershed -------------------------------------------------------------------------------
+# The markers are the maxima of the distance transform found by ``skimage.feature.
+# peak_local_max`` in each connected component, kept (h > 0) as the plateaus of
+# ``skimage.morphology.h_maxima`` that they hit. Both are computed here on the mask pixels only
+# and give the same pixels (tests/test_watershed_markers.py): the peak window is evaluated only
+# where a pixel is the maximum of its 3 × 3 neighbourhood, and the dynamic of every regional
+# maximum comes from the graph of the ascent basins instead of a grey reconstruction of the
+# whole frame, which is what made the h-maxima slow.
+
+_EDT_WORK = 1.0  # own distance transform while its work (pixel × offsets) ≤ this × frame size
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def _runs(pos: Any, lo: Any, length: int, far: int) -> tuple[Any, Any]:
+    """Count the steps from each pixel to the background before and after it on its line.
+
+    ``pos`` are the sorted flat indices of mask pixels along lines of ``length`` pixels, ``lo``
+    their index within the line. Returns ``(before, after)``; a run that touches the end of
+    its line has no background on that side: ``far`` there.
+    """
+    import numpy as np
+
+    n = pos.size
+    brk = np.empty(n, bool)
+    brk[0] = True
+    np.not_equal(np.diff(pos), 1, out=brk[1:])
+    brk[1:] |= lo[1:] == 0
+    starts = np.flatnonzero(brk)
+    ends = np.append(starts[1:], n) - 1
+    rid = np.cumsum(brk) - 1
+    first, last = lo[starts], lo[ends]
+    before = lo - first[rid] + 1
+    before[(first == 0)[rid]] = far
+    after = last[rid] - lo + 1
+    after[(last == length - 1)[rid]] = far
+    return before, after
+
+
+def _edt_exact(mask: Any, pix: Any) -> tuple[Any, Any]:
+    """Euclidean distance transform of a 2-D mask, bit-equal to ``ndi.distance_transform_edt``.
+
+    For masks of small or thin objects (the usual input of a watershed) the transform is
+    computed on the mask pixels ``pix`` (sorted flat indices) only: the vertical distance ``g``
+    to the background comes from the column runs, then the squared distance
+    ``min_d g(r, c ± d)² + d²`` is minimised over growing horizontal offsets ``d`` for the
+    pixels whose current value still exceeds ``d²``. The result is the square root of an exact
+    integer, as scipy's. Where that would cost more than scipy's full-frame transform (large
+    objects) or the mask has no background, scipy is used.
+
+    Returns
+    -------
+    tuple
+        The frame of distances (float64) and the distances at ``pix``.
+    """
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    rows, cols = mask.shape
+    size = rows * cols
+    if pix.size == size:
+        dist = ndi.distance_transform_edt(mask)
+        return dist, dist.ravel()[pix]
+    far = 2 * (rows + cols)  # beyond any distance inside the frame
+    c = pix % cols
+    left, right = _runs(pix, c, cols, far)
+    bound = np.minimum(left, right)
+    if float(bound.sum()) > 8 * _EDT_WORK * size:  # wide objects (unless long thin rows)
+        dist = ndi.distance_transform_edt(mask)
+        return dist, dist.ravel()[pix]
+    col_pix = np.flatnonzero(mask.T)  # column-major: c * rows + r
+    qc, qr = np.divmod(col_pix, rows)
+    up, down = _runs(col_pix, qr, rows, far)
+    vert = np.zeros(size, np.int32)
+    vert[qr * cols + qc] = np.minimum(up, down)
+    bound = np.minimum(vert[pix], bound).astype(np.int64)
+    if float(bound.sum()) > _EDT_WORK * size:
+        dist = ndi.distance_transform_edt(mask)
+        return dist, dist.ravel()[pix]
+    d2 = bound * bound  # the nearest background in the column or the row
+    never = 16 * (rows + cols) ** 2
+    act = np.flatnonzero(bound > 1)
+    d = 1
+    while act.size:
+        dd = d * d
+        act = act[d2[act] > dd]
+        if not act.size:
+            break
+        base, ca = pix[act], c[act]
+        best = d2[act]
+        g = vert[base - d].astype(np.int64)  # column c - d (masked below where c < d)
+        cand = g * g + dd
+        cand[ca < d] = never
+        np.minimum(best, cand, out=best)
+        g = vert[np.minimum(base + d, size - 1)].astype(np.int64)
+        cand = g * g + dd
+        cand[ca + d >= cols] = never
+        np.minimum(best, cand, out=best)
+        d2[act] = best
+        d += 1
+    vals = np.sqrt(d2.astype(np.float64))
+    dist = np.zeros(size, np.float64)
+    dist[pix] = vals
+    return dist.reshape(rows, cols), vals
+
+
+class _MaskPixels:
+    """The pixels of a 2-D mask, their distances and their 3 × 3 neighbourhoods.
+
+    ``pix``: sorted flat indices; ``vals``: distances there; ``top``: flat index of the highest
+    of the 8 neighbours; ``lm``: the pixel is a maximum of its 3 × 3 neighbourhood; ``high4``:
+    a 4-neighbour is higher. Neighbours outside the frame are clipped to the edge (a pixel of
+    the same 3 × 3 neighbourhood, so maxima and adjacencies are unchanged).
+    """
+
+    def __init__(self, mask: Any, dist: Any, pix: Any, vals: Any) -> None:
+        import numpy as np
+
+        self.shape = mask.shape
+        self.mask, self.dist, self.pix, self.vals = mask, dist, pix, vals
+        rows, cols = mask.shape
+        self.r, self.c = np.divmod(pix, cols)
+        r, c = self.r, self.c
+        self.edge = np.flatnonzero((r == 0) | (r == rows - 1) | (c == 0) | (c == cols - 1))
+        fl = dist.ravel()
+        n = pix.size
+        top_v = np.full(n, -np.inf)
+        self.top = np.empty(n, np.int64)
+        self.high4 = np.zeros(n, bool)
+        for k, (a, b) in enumerate(_NEIGHBOURS):
+            nb = self.nbr(k)
+            v = fl[nb]
+            up = v > top_v
+            np.copyto(top_v, v, where=up)
+            np.copyto(self.top, nb, where=up)
+            if not (a and b):
+                self.high4 |= v > vals
+        self.lm = top_v <= vals
+        self._idmap: Any = None
+
+    def nbr(self, k: int, idx: Any = None) -> Any:
+        """Flat indices of neighbour ``k`` (of ``_NEIGHBOURS``) of all pixels or of ``idx``."""
+        import numpy as np
+
+        rows, cols = self.shape
+        a, b = _NEIGHBOURS[k]
+        if idx is not None:
+            return (np.clip(self.r[idx] + a, 0, rows - 1) * cols
+                    + np.clip(self.c[idx] + b, 0, cols - 1))
+        out = self.pix + (a * cols + b)
+        e = self.edge
+        out[e] = np.clip(self.r[e] + a, 0, rows - 1) * cols + np.clip(self.c[e] + b, 0, cols - 1)
+        return out
+
+    @property
+    def idmap(self) -> Any:
+        """Frame-sized map from a flat index of a mask pixel to its position in ``pix``."""
+        import numpy as np
+
+        if self._idmap is None:
+            n = self.pix.size
+            self._idmap = np.empty(self.shape[0] * self.shape[1],
+                                   np.int32 if n < 2 ** 31 else np.int64)
+            self._idmap[self.pix] = np.arange(self.pix.size)
+        return self._idmap
+
+
+def _spacing_keep(coords: Any, group: Any, rank: Any, spacing: int) -> Any:
+    """Greedy minimum spacing as ``peak_local_max``'s ``ensure_spacing`` (Chebyshev norm).
+
+    Peaks are visited by increasing ``rank``; one is dropped when a kept peak of the same
+    ``group`` lies closer than ``spacing``. Only peaks with such a neighbour are visited in
+    Python. Returns the boolean keep mask.
+    """
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    keep = np.ones(len(coords), bool)
+    if spacing <= 1 or len(coords) < 2:
+        return keep
+    pairs = cKDTree(coords).query_pairs(r=spacing - 1, p=np.inf, output_type="ndarray")
+    if pairs.size:
+        pairs = pairs[group[pairs[:, 0]] == group[pairs[:, 1]]]
+    if not pairs.size:
+        return keep
+    swap = rank[pairs[:, 0]] > rank[pairs[:, 1]]  # (earlier, later) peak
+    pairs[swap] = pairs[swap][:, ::-1]
+    earlier: dict[int, list[int]] = {}
+    for a, b in pairs.tolist():
+        earlier.setdefault(b, []).append(a)
+    for b in sorted(earlier, key=lambda k: rank[k]):
+        if any(keep[a] for a in earlier[b]):
+            keep[b] = False
+    return keep
+
+
+def _window_peaks(dist: Any, comp: Any, r: Any, c: Any, side: int) -> Any:
+    """Whether each pixel ``(r, c)`` is the maximum of its ``side`` window within its component.
+
+    The window is ``scipy.ndimage.maximum_filter``'s (offsets ``-(side // 2)`` to
+    ``side - 1 - side // 2``, clipped at the frame edge as ``mode="nearest"`` does); pixels of
+    other components do not count, as in ``peak_local_max(labels=...)``.
+    """
+    import numpy as np
+
+    rows, cols = dist.shape
+    fl, cl = dist.ravel(), comp.ravel()
+    lo = side // 2
+    off = np.arange(-lo, side - lo)
+    out = np.empty(r.size, bool)
+    step = max(1, (1 << 21) // (side * side))
+    for s in range(0, r.size, step):
+        rs, cs = r[s:s + step], c[s:s + step]
+        me = rs * cols + cs
+        rr = np.clip(rs[:, None] + off, 0, rows - 1)
+        cc = np.clip(cs[:, None] + off, 0, cols - 1)
+        win = (rr[:, :, None] * cols + cc[:, None, :]).reshape(len(rs), -1)
+        higher = (fl[win] > fl[me][:, None]) & (cl[win] == cl[me][:, None])
+        out[s:s + step] = ~higher.any(axis=1)
+    return out
+
+
+def _component_peaks(px: _MaskPixels, comp: Any, n_comp: int, min_distance: int,
+                     footprint: int) -> Any:
+    """``peak_local_max(dist, min_distance, footprint, labels=comp, exclude_border=False)``.
+
+    Returns the peaks as positions in ``px.pix``, in ``peak_local_max``'s order (by component,
+    highest first, then raster order). A peak is the maximum of its window within its
+    component, so only the maxima of the 3 × 3 (within the component) are tested; a component
+    of constant distance keeps the pixels that a binary opening with the cross removes, as
+    ``peak_local_max`` does; then the minimum spacing is enforced greedily.
+    """
+    import numpy as np
+
+    rows, cols = px.shape
+    size = rows * cols
+    pix, vals, r, c = px.pix, px.vals, px.r, px.c
+    fl, cfl = px.dist.ravel(), comp.ravel()
+    cl = cfl[pix]
+    side = footprint if footprint > 0 else 2 * min_distance + 1
+    if side < 3:  # a window without the 8 neighbours: every pixel is a candidate
+        from skimage.feature import peak_local_max
+
+        fp = None if footprint <= 0 else np.ones((footprint, footprint), bool)
+        coords = peak_local_max(px.dist, min_distance=min_distance, footprint=fp,
+                                labels=comp, exclude_border=False)
+        return px.idmap[coords[:, 0] * cols + coords[:, 1]]
+    cand = px.lm.copy()
+    maybe = np.flatnonzero(~px.lm & ~px.high4)  # only diagonal neighbours are higher:
+    if maybe.size:  # a candidate when those lie in other (4-connected) components
+        hi = np.zeros(maybe.size, bool)
+        for k in (0, 2, 5, 7):
+            dn = px.nbr(k, maybe)
+            hi |= (fl[dn] > vals[maybe]) & (cfl[dn] == cl[maybe])
+        cand[maybe[~hi]] = True
+    ci = np.flatnonzero(cand)
+    raw = np.zeros(pix.size, bool)
+    raw[ci[_window_peaks(px.dist, comp, r[ci], c[ci], side)]] = True
+    sizes = np.bincount(cl, minlength=n_comp + 1)
+    flat = np.flatnonzero((np.bincount(cl[raw], minlength=n_comp + 1) == sizes) & (sizes > 0))
+    if flat.size:  # every pixel is a peak: keep those a binary opening (cross) removes
+        in_flat = np.zeros(n_comp + 1, bool)
+        in_flat[flat] = True
+        t = np.flatnonzero(in_flat[cl])
+        tp, tr, tc = pix[t], r[t], c[t]
+        four = ((tr > 0, -cols), (tr < rows - 1, cols), (tc > 0, -1), (tc < cols - 1, 1))
+        tset = np.zeros(size, bool)
+        tset[tp] = True
+        eroded = np.ones(t.size, bool)
+        for ok, step in four:
+            eroded &= ok & tset[np.clip(tp + step, 0, size - 1)]
+        eset = np.zeros(size, bool)
+        eset[tp[eroded]] = True
+        opened = eroded.copy()
+        for ok, step in four:
+            opened |= ok & eset[np.clip(tp + step, 0, size - 1)]
+        raw[t] = ~opened
+    raw &= vals > (0.0 if pix.size < size else float(vals.min()))  # image.min() threshold
+    peaks = np.flatnonzero(raw)
+    rank = np.empty(peaks.size, np.int64)
+    rank[np.lexsort((peaks, -vals[peaks]))] = np.arange(peaks.size)
+    keep = _spacing_keep(np.stack([r[peaks], c[peaks]], axis=1), cl[peaks], rank,
+                         min_distance)
+    peaks = peaks[keep]
+    return peaks[np.lexsort((peaks, -vals[peaks], cl[peaks]))]
+
+
+def _h_maxima_plateaus(px: _MaskPixels, h: float) -> tuple[Any, Any, Any]:
+    """Find the plateaus of ``skimage.morphology.h_maxima(dist, h)`` (``h > 0``) in the mask.
+
+    Every 8-connected plateau of 3 × 3 maxima is a seed; every other pixel climbs to its
+    highest neighbour, which splits the mask into ascent basins, each holding a path at or
+    above any of its pixels up to its seed. The highest pass between two seeds is therefore the best
+    ``min(f(a), f(b))`` over 8-adjacent pairs of their basins, composed along the basin graph;
+    merging basins by decreasing pass (a union-find), a seed whose group first meets a higher
+    one at pass ``w`` has the dynamic ``f - w``. A seed is an h-maximum when that dynamic (or,
+    the background being at 0, its height) is at least ``h``, with h_maxima's rule that no
+    maximum survives ``h`` above the range of the frame.
+
+    Returns
+    -------
+    tuple
+        ``li`` (positions in ``px.pix`` of the 3 × 3 maxima), ``plate`` (their seed, numbered
+        in raster order of the seed's first pixel as ``scipy.ndimage.label`` numbers) and
+        ``is_h`` (per seed).
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows, cols = px.shape
+    size = rows * cols
+    pix, vals, n = px.pix, px.vals, px.pix.size
+    idmap = px.idmap
+    li = np.flatnonzero(px.lm)
+    lmset = np.zeros(size, bool)
+    lmset[pix[li]] = True
+    ea, eb = [li], [li]
+    for k in range(8):
+        nb = px.nbr(k, li)
+        sel = lmset[nb]
+        ea.append(li[sel])
+        eb.append(idmap[nb[sel]])
+    pos = np.empty(n, np.int64)
+    pos[li] = np.arange(li.size)
+    a, b = pos[np.concatenate(ea)], pos[np.concatenate(eb)]
+    graph = coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(li.size, li.size))
+    n_seed, plate = connected_components(graph, directed=False)
+    _, first = np.unique(plate, return_index=True)
+    renum = np.empty(n_seed, np.int64)
+    renum[np.argsort(first, kind="stable")] = np.arange(n_seed)
+    plate = renum[plate]
+    seed_val = np.empty(n_seed)
+    seed_val[plate] = vals[li]
+    # ascent basins (pointer jumping to the seeds)
+    parent = np.where(px.lm, np.arange(n), idmap[px.top])
+    while True:
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    seed_of = np.empty(n, np.int64)
+    seed_of[li] = plate
+    basin = seed_of[parent]
+    # passes between 8-adjacent basins
+    basin_map = np.full(size, -1, np.int32 if n_seed < 2 ** 31 else np.int64)
+    basin_map[pix] = basin
+    fl = px.dist.ravel()
+    ka, kb, kw = [], [], []
+    for k in (4, 5, 6, 7):  # (0, 1), (1, -1), (1, 0), (1, 1): each pair once
+        nb = px.nbr(k)
+        other = basin_map[nb]
+        sel = np.flatnonzero((other != basin) & (other >= 0))
+        ka.append(basin[sel])
+        kb.append(other[sel].astype(np.int64))
+        kw.append(np.minimum(vals[sel], fl[nb[sel]]))
+    ba, bb, w = np.concatenate(ka), np.concatenate(kb), np.concatenate(kw)
+    key = np.minimum(ba, bb) * n_seed + np.maximum(ba, bb)
+    order = np.lexsort((-w, key))
+    key, w = key[order], w[order]
+    first_e = np.ones(key.size, bool)
+    first_e[1:] = key[1:] != key[:-1]
+    key, w = key[first_e], w[first_e]
+    order = np.argsort(-w, kind="stable")
+    key, w = key[order], w[order]
+    dyn = np.full(n_seed, np.inf)
+    up = list(range(n_seed))
+    top_val = seed_val.tolist()
+    alive: list[list[int]] = [[s] for s in range(n_seed)]
+
+    def find(x: int) -> int:
+        while up[x] != x:
+            up[x] = up[up[x]]
+            x = up[x]
+        return x
+
+    for x, y, wv in zip((key // n_seed).tolist(), (key % n_seed).tolist(), w.tolist()):
+        x, y = find(x), find(y)
+        if x == y:
+            continue
+        if top_val[x] > top_val[y]:
+            x, y = y, x
+        if top_val[x] < top_val[y]:  # the lower group's maxima end here
+            for s in alive[x]:
+                dyn[s] = top_val[x] - wv
+        else:
+            alive[y] = alive[y] + alive[x]
+        alive[x] = []
+        up[x] = y
+    is_h = dyn >= h
+    if n < size:  # the background (0) joins everything below h
+        is_h &= seed_val >= h
+        ptp = float(seed_val.max())
+    else:
+        ptp = float(seed_val.max()) - float(vals.min())
+    if h > ptp:
+        is_h[:] = False
+    return li, plate, is_h
+
+
+def _watershed_markers(mask: Any, dist: Any, pix: Any, vals: Any, comp: Any, n_comp: int,
+                       min_distance: int, footprint: int, h: float) -> tuple[Any, int]:
+    """Markers of :func:`_watershed_frame`: flat int32 image and number of markers.
+
+    The peaks of :func:`_component_peaks`, kept (``h > 0``) as the h-maxima plateaus that
+    they hit (:func:`_h_maxima_plateaus`) and numbered in raster order of those plateaus
+    (``h <= 0``: each peak, in peak order); then every component left without a marker gets
+    one at its first (raster order) deepest pixel.
+    """
+    import numpy as np
+
+    px = _MaskPixels(mask, dist, pix, vals)
+    peaks = _component_peaks(px, comp, n_comp, min_distance, footprint)
+    cl = comp.ravel()[pix]
+    markers = np.zeros(mask.size, np.int32)
+    if h > 0:
+        li, plate, is_h = _h_maxima_plateaus(px, h)
+        seed_of = np.full(pix.size, -1, np.int64)
+        seed_of[li] = plate
+        hit = np.unique(seed_of[peaks[px.lm[peaks]]])
+        hit = hit[is_h[hit]]
+        new_id = np.zeros(is_h.size, np.int32)
+        new_id[hit] = np.arange(1, hit.size + 1, dtype=np.int32)
+        lab = new_id[plate]
+        markers[pix[li]] = lab
+        n_markers = int(hit.size)
+        covered = cl[li[lab > 0]]
+    else:
+        markers[pix[peaks]] = np.arange(1, peaks.size + 1, dtype=np.int32)
+        n_markers = int(peaks.size)
+        covered = cl[peaks]
+    has = np.zeros(n_comp + 1, bool)
+    has[covered] = True
+    has[0] = True
+    if not has.all():
+        best = np.full(n_comp + 1, -np.inf)
+        np.maximum.at(best, cl, vals)
+        at_max = np.flatnonzero((vals == best[cl]) & ~has[cl])
+        labs, first = np.unique(cl[at_max], return_index=True)
+        markers[pix[at_max[first]]] = n_markers + 1 + np.arange(labs.size, dtype=np.int32)
+        n_markers += int(labs.size)
+    return markers, n_markers
+
+
 def _watershed_frame(mask: Any, surface: Any, min_distance: int, footprint: int,
                      connectivity: int, h: float) -> Any:
     import numpy as np
     from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
     from skimage.segmentation import watershed as sk_watershed
 
     mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
+    pix = np.flatnonzero(mask)
+    if not pix.size:
         return np.zeros(mask.shape, np.int32)
-    distance = ndi.distance_transform_edt(mask)
+    distance, vals = _edt_exact(mask, pix)
     struct = ndi.generate_binary_structure(2, connectivity)
-    components, _ = ndi.label(mask, structure=struct)
-    fp = None if footprint <= 0 else np.ones((footprint, footprint), bool)
-    coords = peak_local_max(distance, min_distance=min_distance, footprint=fp,
-                            labels=components, exclude_border=False)
-    if h > 0:  # keep only maxima rising at least h above the saddle to any higher maximum
-        from skimage.morphology import h_maxima
-
-        hm, nh = ndi.label(h_maxima(distance, h), structure=np.ones((3, 3), bool))
-        hit = np.unique(hm[tuple(coords.T)])
-        hit = hit[hit > 0]
-        remap = np.zeros(nh + 1, np.int32)
-        remap[hit] = np.arange(1, len(hit) + 1, dtype=np.int32)
-        markers = remap[hm]
-        n_markers = len(hit)
-    else:
-        markers = np.zeros(mask.shape, np.int32)
-        markers[tuple(coords.T)] = np.arange(1, len(coords) + 1, dtype=np.int32)
-        n_markers = len(coords)
-    # components without a peak (smaller than min_distance) keep one marker each
-    missing = np.setdiff1d(np.arange(1, components.max() + 1), np.unique(components[markers > 0]))
-    if missing.size:
-        centres = ndi.maximum_position(distance, components, missing)
-        for k, c in enumerate(centres):
-            markers[c] = n_markers + 1 + k
+    components, n_comp = ndi.label(mask, structure=struct)
+    markers, _ = _watershed_markers(mask, distance, pix, vals, components, n_comp,
+                                    min_distance, footprint, h)
     elev = -distance if surface is None else np.asarray(surface, dtype=np.float64)
-    labels = sk_watershed(elev, markers, mask=mask, connectivity=connectivity)
+    labels = sk_watershed(elev, markers.reshape(mask.shape), mask=mask,
+                          connectivity=connectivity)
     return labels.astype(np.int32)
 
 
@@ -467,9 +889,12 @@ def watershed(mask: Dataset, intensity: Dataset | None = None, *,
     """Split touching objects of a mask: distance-transform watershed.
 
     Markers are the local maxima of the Euclidean distance transform of the mask
-    (``skimage.feature.peak_local_max`` with ``min_distance``) that rise at least ``h`` above
-    the saddle joining them to a higher maximum (``skimage.morphology.h_maxima``); a connected
-    component left without a marker keeps one at its deepest point. The mask is then flooded
+    (``skimage.feature.peak_local_max`` with ``min_distance``, per connected component) that
+    rise at least ``h`` above the saddle joining them to a higher maximum (the plateaus of
+    ``skimage.morphology.h_maxima``); a connected component left without a marker keeps one at
+    its deepest point (the first in raster order). Distances, peaks and h-maxima are computed
+    from the mask pixels only, with the same results as those functions on the whole frame
+    (tested) at a fraction of their cost. The mask is then flooded
     from the markers (``skimage.segmentation.watershed``) on −distance, or on ``intensity``
     when that second input is given (e.g. a gradient image, or an inverted image so that
     bright objects are basins). On touching disks of radius 10 px in noise (Otsu mask), the
