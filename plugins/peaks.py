@@ -396,6 +396,450 @@ def find(dataset: Dataset, *,
                  metadata={"refine": refine or "none", "min_distance": min_distance})
 
 
+_NCC_BAND = 64  # output rows per block of the windowed sums (keeps the temporaries in cache)
+
+
+def _scratch(ws: dict[str, Any], name: str, size: int, dtype: Any = float) -> Any:
+    """Return a 1-D work array of ``size`` elements, kept in ``ws`` for later blocks."""
+    import numpy as np
+
+    arr = ws.get(name)
+    if arr is None or arr.size < size or arr.dtype != dtype:
+        arr = ws[name] = np.empty(size, dtype)
+    return arr[:size]
+
+
+def _sliding_flat(a: Any, w: int, step: int, op: Any, work: tuple[Any, Any, Any]) -> Any:
+    """``op`` (``np.add`` or ``np.maximum``) over ``w`` samples ``step`` apart along 1-D ``a``.
+
+    ``r[k] = op(a[k], a[k + step], ..., a[k + (w-1)·step])``, ``len(r) = len(a) - (w-1)·step``.
+    A 2-D array flattened row by row gives a sliding window along its rows (``step=1``) or its
+    columns (``step`` = row length) with one contiguous ufunc call per stage: maxima by doubling
+    (overlapping halves), sums by the binary digits of ``w`` (every output is a sum of ``w``
+    terms in a tree of depth ≈ log2 w: no long running sum, so no cancellation). ``work`` is
+    three 1-D arrays of at least ``len(a)`` elements; the result is in the third (a view of
+    ``a`` when ``w == 1``). ``a`` may be the third work array: it is read before it is written.
+    """
+    import numpy as np
+
+    n = a.size - (w - 1) * step
+    if w == 1:
+        return a[:n]
+    x, y, z = work
+    bufs, cur, p, k = (x, y), 0, a, 1
+    if op is np.maximum:
+        while 2 * k <= w:
+            ln = p.size - k * step
+            p = np.maximum(p[:ln], p[k * step:], out=bufs[cur][:ln])
+            cur, k = cur ^ 1, 2 * k
+        if k == w:
+            np.copyto(z[:n], p[:n])
+            return z[:n]
+        return np.maximum(p[:n], p[(w - k) * step:(w - k) * step + n], out=z[:n])
+    acc, off, rem = None, 0, w
+    while True:
+        if rem & 1:
+            piece = p[off * step:off * step + n]
+            if acc is not None:
+                acc = np.add(acc, piece, out=z[:n])
+            elif p is a:
+                acc = piece  # still a view of the input: the next addition goes into z
+            else:  # p lives in x or y, which later stages overwrite
+                np.copyto(z[:n], piece)
+                acc = z[:n]
+            off += k
+        rem >>= 1
+        if not rem:
+            return acc  # in z: w ≥ 2 has a second binary digit or is a power of two
+        ln = p.size - k * step
+        p = np.add(p[:ln], p[k * step:], out=bufs[cur][:ln])
+        cur, k = cur ^ 1, 2 * k
+
+
+def _window_flat(rows: Any, m: int, n: int, h: int, op: Any, ws: dict[str, Any],
+                 name: str) -> Any:
+    """``op`` over every ``m``×``n`` window of a block of whole rows, as a flat array.
+
+    ``rows`` is a C-contiguous 2-D array of at least ``h + m - 1`` rows of ``width`` columns;
+    element ``r·width + c`` of the result (``h·width - n + 1`` elements, in the work array
+    ``ws[name]``) is ``op`` over ``rows[r:r+m, c:c+n]`` for ``c ≤ width - n``; the others
+    straddle two rows (finite if ``rows`` is, otherwise meaningless).
+    """
+    flat = rows[:h + m - 1].reshape(-1)
+    work = (_scratch(ws, "x", flat.size), _scratch(ws, "y", flat.size),
+            _scratch(ws, name, flat.size))
+    return _sliding_flat(_sliding_flat(flat, m, rows.shape[1], op, work), n, 1, op, work)
+
+
+def _window_op(rows: Any, m: int, n: int, out_shape: tuple[int, int], op: Any,
+               ws: dict[str, Any], name: str) -> Any:
+    """Return :func:`_window_flat` as a read-only ``out_shape`` view.
+
+    ``[r, c]`` is ``op`` over ``rows[r:r+m, c:c+n]``; ``rows`` needs at least
+    ``out_shape[1] + n - 1`` columns.
+    """
+    from numpy.lib.stride_tricks import as_strided
+
+    res = _window_flat(rows, m, n, out_shape[0], op, ws, name)
+    width = rows.shape[1]
+    return as_strided(res, shape=out_shape, strides=(width * res.itemsize, res.itemsize),
+                      writeable=False)
+
+
+def _row_blocks(func: Any, n: int, size: int, workers: int, halo: int = 0) -> None:
+    """Run ``func(r0, r1, ws)`` on blocks of rows covering ``range(n)``, in ``workers`` threads.
+
+    Blocks have ``_NCC_BAND`` rows, or ``2·halo`` when a block reads ``halo`` more rows than
+    it writes (so the overlap stays below half of the work). ``ws`` is a dict of work arrays
+    private to the thread (see :func:`_scratch`).
+    """
+    from micrographia.frames import parallel_bands
+
+    rows = max(_NCC_BAND, 2 * halo)
+
+    def band(start: int, stop: int) -> None:
+        ws: dict[str, Any] = {}
+        for r0 in range(start, stop, rows):
+            func(r0, min(r0 + rows, stop), ws)
+
+    parallel_bands(band, n, size=size, workers=workers)
+
+
+class _NCCPlan:
+    """What every frame reuses: sizes, the template's conjugate spectrum and its energy.
+
+    Also hands each thread its work arrays (:meth:`work`), kept for the plan's lifetime (one
+    call) so the frames of a stack reuse them.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int], tpl: Any, threads: int) -> None:
+        """Plan for frames of ``frame_shape`` and the template ``tpl`` (not constant).
+
+        ``spec`` is the conjugate spectrum of the zero-mean template divided by its norm
+        (√``ssd``), so that the correlation comes out already divided by it.
+        """
+        import threading
+
+        import numpy as np
+        from scipy import fft as sfft
+
+        self.shape = (int(frame_shape[0]), int(frame_shape[1]))
+        self.tshape = (int(tpl.shape[0]), int(tpl.shape[1]))
+        m, n = self.tshape
+        t0 = np.asarray(tpl, np.float64) - float(np.mean(tpl))
+        self.ssd = float(np.sum(t0 * t0))
+        self.volume = m * n
+        self.threads = threads
+        self._local = threading.local()
+        # the padded frame has m-1 (n-1) extra rows (columns), m//2 (n//2) of them before the
+        # image: its window [r:r+m, c:c+n] is the template centred on pixel (r, c). Circular
+        # correlation of that size never wraps for the needed outputs.
+        self.fshape = (sfft.next_fast_len(self.shape[0] + m - 1, real=True),
+                       sfft.next_fast_len(self.shape[1] + n - 1, real=True))
+        p, q = self.fshape
+        # only the template's m rows are non-zero: transform them, then the columns (no BLAS:
+        # its idle threads spin and slow what runs next on a machine with few cores)
+        spec = np.zeros((p, q // 2 + 1), np.complex128)
+        spec[:m] = sfft.rfft(t0 / np.sqrt(self.ssd), n=q, axis=1)
+        _fft_pass("fft", spec, spec, 0, threads)
+        self.spec = np.conj(spec, out=spec)
+
+    def work(self) -> dict[str, Any]:
+        """Return this thread's work arrays (``buf``: real, FFT size; ``spec``: its spectrum)."""
+        import numpy as np
+
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            p, q = self.fshape
+            ws = self._local.ws = {"buf": np.empty((p, q)),
+                                   "spec": np.empty((p, q // 2 + 1), np.complex128)}
+        return ws
+
+
+def _fft_pass(kind: str, src: Any, dst: Any, n: int, threads: int) -> None:
+    """One 1-D FFT pass of a 2-D array, written into ``dst`` (may be ``src``), in bands.
+
+    ``kind``: ``"rfft"`` (along rows), ``"fft"`` / ``"ifft"`` (along columns, in place) or
+    ``"irfft"`` (along rows, ``n`` output columns). numpy ≥ 2 writes straight into ``dst``
+    (no temporary the size of the frame); older numpy goes through ``scipy.fft``.
+    """
+    import numpy as np
+
+    from micrographia.frames import parallel_bands
+
+    if _np_fft_out():
+        fn = getattr(np.fft, kind)
+    else:
+        from scipy import fft as sfft
+
+        def fn(a: Any, n: int | None = None, axis: int = -1, out: Any = None) -> Any:
+            out[...] = getattr(sfft, kind)(a, n=n, axis=axis)
+            return out
+    if kind in ("fft", "ifft"):
+        parallel_bands(lambda c0, c1: fn(src[:, c0:c1], axis=0, out=dst[:, c0:c1]),
+                       src.shape[1], size=src.size, workers=threads)
+    else:
+        parallel_bands(lambda r0, r1: fn(src[r0:r1], n=n, axis=1, out=dst[r0:r1]),
+                       dst.shape[0], size=src.size, workers=threads)
+
+
+def _np_fft_out() -> bool:
+    """Whether ``numpy.fft`` takes ``out=`` (numpy ≥ 2.0)."""
+    import numpy as np
+
+    return int(np.__version__.split(".")[0]) >= 2
+
+
+def _ncc_frame(x: Any, plan: _NCCPlan, out: Any, out32: Any = None) -> None:
+    """Zero-mean normalised cross-correlation of one real frame, written into ``out``.
+
+    The definition of ``skimage.feature.match_template(pad_input=True, mode="constant")``: the
+    frame is padded with zeros and the template centred on every pixel. The frame is shifted by
+    about its mean first (the padding becomes −shift), which changes nothing exactly but keeps
+    the sums small; the numerator is the FFT correlation with the zero-mean template, the local
+    sums and sums of squares are exact windowed sums (:func:`_window_flat`). Windows whose
+    variance is below 1e-12 of their mean square about the shift (flat, up to rounding) and
+    windows that hold a non-finite pixel give 0. ``out`` is a float64 (M, N) array or view;
+    the computation is in float64 whatever the frame's dtype. ``out32``, if given, receives a
+    float32 copy.
+    """
+    import numpy as np
+
+    mm, nn = plan.shape
+    m, n = plan.tshape
+    a, b = m // 2, n // 2
+    work = plan.work()
+    # the FFT's input, also the source of the windowed sums: only its first mm+m-1 rows and
+    # nn+n-1 columns are ever read by the outputs kept, the rest just has to be finite
+    buf, spec = work["buf"], work["spec"]
+
+    def transform(shift: float, bad: Any) -> None:
+        buf[:a] = -shift
+        buf[a + mm:] = -shift
+        buf[a:a + mm, :b] = -shift
+        buf[a:a + mm, b + nn:] = -shift
+        inner = buf[a:a + mm, b:b + nn]
+        np.subtract(x, shift, out=inner, dtype=np.float64)  # not in the frame's precision
+        if bad is not None:
+            inner[bad] = 0.0  # replaced by the mean; the windows that hold them are zeroed below
+        _fft_pass("rfft", buf, spec, buf.shape[1], plan.threads)
+        _fft_pass("fft", spec, spec, 0, plan.threads)
+
+    # any shift is exact; one near the mean keeps the sums small (a sample's mean will do)
+    shift = float(np.mean(x[::7, ::7], dtype=np.float64))
+    bad = None
+    if np.isfinite(shift):
+        with np.errstate(invalid="ignore", over="ignore"):
+            transform(shift, None)
+        if not np.isfinite(spec[0, 0]):  # a NaN or infinite pixel (the FFT spreads it)
+            bad = ~np.isfinite(x)
+    else:
+        bad = ~np.isfinite(x)
+    if bad is not None and bad.any():
+        if bad.all():
+            out[...] = 0.0
+            if out32 is not None:
+                out32[...] = 0.0
+            return
+        transform(float(np.mean(x[~bad], dtype=np.float64)), bad)
+    else:
+        bad = None
+    inv_vol, q = 1.0 / plan.volume, buf.shape[1]
+    den = work.get("den")
+    if den is None:  # flat, rows of q like buf: every operation below is on contiguous data
+        den = work["den"] = np.empty(mm * q)
+
+    def denominator(r0: int, r1: int, ws: dict[str, Any]) -> None:
+        block = buf[r0:r1 + m - 1]
+        s1 = _window_flat(block, m, n, r1 - r0, np.add, ws, "s1")
+        sq = _scratch(ws, "sq", block.size).reshape(block.shape)
+        s2 = _window_flat(np.square(block, out=sq), m, n, r1 - r0, np.add, ws, "s2")
+        k = s1.size
+        var = den[r0 * q:r0 * q + k]
+        np.multiply(s1, s1, out=var)
+        var *= inv_vol
+        np.subtract(s2, var, out=var)  # Σ(x - x̄)² of each window
+        tol = np.multiply(s2, 1e-12, out=_scratch(ws, "tol", k))
+        flat = np.less_equal(var, tol, out=_scratch(ws, "flat", k, bool))
+        np.copyto(var, np.inf, where=flat)  # → 0
+        np.sqrt(var, out=var)
+        den[r0 * q + k:r1 * q] = np.inf  # columns past the image, not computed
+
+    _row_blocks(denominator, mm, mm * nn, plan.threads, halo=m - 1)
+    spec *= plan.spec
+    _fft_pass("ifft", spec, spec, 0, plan.threads)
+    _fft_pass("irfft", spec[:mm], buf[:mm], q, plan.threads)  # the numerator
+
+    def ratio(r0: int, r1: int, ws: dict[str, Any]) -> None:
+        v = den[r0 * q:r1 * q]
+        with np.errstate(divide="ignore", invalid="ignore"):  # only in unused columns
+            np.divide(buf[r0:r1].reshape(-1), v, out=v)
+        # |NCC| ≤ 1 (Cauchy–Schwarz): only rounding exceeds it
+        np.clip(v.reshape(r1 - r0, q)[:, :nn], -1.0, 1.0, out=out[r0:r1])
+        if out32 is not None:
+            out32[r0:r1] = out[r0:r1]
+
+    _row_blocks(ratio, mm, mm * nn, plan.threads)
+    if bad is not None:
+        pad = np.zeros((mm + m - 1, nn + n - 1))
+        pad[a:a + mm, b:b + nn] = bad
+        hit = _window_op(pad, m, n, (mm, nn), np.add, {}, "bad") > 0
+        out[hit] = 0.0
+        if out32 is not None:
+            out32[hit] = 0.0
+
+
+def _thin_ties(rows: Any, cols: Any, vals: Any, spacing: int) -> Any:
+    """Keep-mask of maxima sorted by decreasing value: drop those closer than ``spacing``.
+
+    Greedy in the given order, Chebyshev distance ``< spacing`` rejects (the rule of
+    ``peak_local_max``). Two maxima of a (2·spacing+1)² maximum filter that close must have
+    equal values, so only runs of equal values are checked.
+    """
+    import numpy as np
+
+    keep = np.ones(len(vals), bool)
+    if len(vals) < 2 or spacing <= 1:
+        return keep
+    same = np.flatnonzero(vals[1:] == vals[:-1])
+    if not len(same):
+        return keep
+    for s in same[np.r_[True, np.diff(same) > 1]]:
+        e = s + 1
+        while e < len(vals) and vals[e] == vals[s]:
+            e += 1
+        grid: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for i in range(s, e):
+            r, c = int(rows[i]), int(cols[i])
+            gr, gc = r // spacing, c // spacing
+            near = (p for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+                    for p in grid.get((gr + dr, gc + dc), ()))
+            if any(max(abs(pr - r), abs(pc - c)) < spacing for pr, pc in near):
+                keep[i] = False
+            else:
+                grid.setdefault((gr, gc), []).append((r, c))
+    return keep
+
+
+def _spaced_maxima(padded: Any, d: int, threshold: float, threads: int) -> tuple[Any, Any]:
+    """Rows and columns of the maxima, as ``peak_local_max(exclude_border=False)`` finds them.
+
+    ``padded`` is the map with ``d`` rows/columns of −inf around it (the maximum filter then
+    ignores outside pixels, as ``mode="nearest"`` does). A pixel is a maximum when it equals
+    the maximum of its (2d+1)² neighbourhood and exceeds ``threshold``; a constant map has
+    none; maxima are sorted by decreasing value (ties in raster order) and thinned to
+    Chebyshev distance ≥ ``d``. The maximum filter runs only on row blocks with candidates.
+    """
+    import numpy as np
+
+    mm, nn = padded.shape[0] - 2 * d, padded.shape[1] - 2 * d
+    w, width = 2 * d + 1, padded.shape[1]
+    found: dict[int, tuple[Any, Any, Any, int]] = {}
+
+    def rows(r0: int, r1: int, ws: dict[str, Any]) -> None:
+        band = padded[d + r0:d + r1].reshape(-1)  # whole rows: the -inf border never passes
+        idx = np.flatnonzero(band > threshold)
+        if not len(idx):
+            return
+        vals = band[idx]
+        r, c = np.divmod(idx, width)
+        mx = _window_flat(padded[r0:r1 + 2 * d], w, w, r1 - r0, np.maximum, ws, "mx")
+        top = vals == mx[idx - d]  # window rows r..r+2d, columns c-d..c+d of padded
+        found[r0] = (r[top] + r0, c[top] - d, vals[top], len(idx))
+
+    _row_blocks(rows, mm, mm * nn, threads, halo=2 * d)
+    none = np.zeros(0, np.intp)
+    if not found:
+        return none, none
+    parts = [found[k] for k in sorted(found)]
+    if sum(p[3] for p in parts) == mm * nn:  # every pixel above the threshold
+        cc = padded[d:d + mm, d:d + nn]
+        if cc.min() == cc.max():
+            return none, none  # a constant map has no peak
+    r = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    vals = np.concatenate([p[2] for p in parts])
+    order = np.argsort(-vals, kind="stable")
+    r, c, vals = r[order], c[order], vals[order]
+    keep = _thin_ties(r, c, vals, d)
+    return r[keep], c[keep]
+
+
+def _paraboloid_at(padded: Any, d: int, rows: Any, cols: Any) -> tuple[Any, Any, Any]:
+    """:func:`_refine_paraboloid` of the 3×3 neighbourhoods of the given map pixels.
+
+    ``padded`` is the map with ``d ≥ 1`` rows/columns of −inf around it (outside pixels take
+    the window's finite minimum, as there). The least-squares coefficients on the 3×3 grid
+    come from their closed forms (orthogonal polynomials), without BLAS: (dy, dx, value).
+    """
+    import numpy as np
+
+    width = padded.shape[1]
+    k = np.arange(-1, 2)
+    idx = ((rows + d) * width + cols + d)[:, None, None] + k[None, :, None] * width + k
+    z = padded.reshape(-1)[idx]  # (N, 3, 3): [y, x]
+    if not np.isfinite(z).all():
+        z = np.where(np.isfinite(z), z, np.nan)
+        z = np.where(np.isnan(z), np.nanmin(z, axis=(1, 2), keepdims=True), z)
+    sx, sy = z.sum(axis=1), z.sum(axis=2)  # sums over y (by x), over x (by y)
+    b = (sx[:, 2] - sx[:, 0]) / 6
+    c = (sy[:, 2] - sy[:, 0]) / 6
+    d2 = (sx[:, 0] + sx[:, 2] - 2 * sx[:, 1]) / 6
+    f = (sy[:, 0] + sy[:, 2] - 2 * sy[:, 1]) / 6
+    e = (z[:, 0, 0] - z[:, 0, 2] - z[:, 2, 0] + z[:, 2, 2]) / 4
+    a = sx.sum(axis=1) / 9 - 2 * (d2 + f) / 3
+    det = 4 * d2 * f - e * e
+    ok = (det > 0) & (d2 < 0)
+    det = np.where(ok, det, 1.0)
+    dx = np.clip(np.where(ok, (-2 * f * b + e * c) / det, 0.0), -1, 1)
+    dy = np.clip(np.where(ok, (-2 * d2 * c + e * b) / det, 0.0), -1, 1)
+    val = a + b * dx + c * dy + d2 * dx * dx + e * dx * dy + f * dy * dy
+    return dy, dx, val
+
+
+def _match_frames(func: Any, dataset: Dataset, threaded: bool) -> Any:
+    """Yield ``func(idx, frame)`` for every frame in order (numpy frames, their own dtype).
+
+    In-memory stacks run in a thread per core when ``threaded``; lazy frames are computed one
+    at a time, device frames copied to the host. Checks cancellation, reports progress.
+    """
+    import numpy as np
+
+    from micrographia.backend import to_numpy
+    from micrographia.frames import cpu_workers
+    from micrographia.tasks import check_cancelled, report_progress
+
+    data = dataset.data
+    idxs = list(np.ndindex(*dataset.shape[:-2]))
+
+    def load(idx: tuple[int, ...]) -> Any:
+        f = data[idx]
+        if hasattr(f, "compute"):
+            f = f.compute()
+        return np.asarray(to_numpy(f))
+
+    message = "matching the template"
+    if not threaded:
+        for k, idx in enumerate(idxs):
+            check_cancelled()
+            yield func(idx, load(idx))
+            report_progress((k + 1) / len(idxs), message)
+        return
+    import concurrent.futures
+
+    workers = min(cpu_workers(), len(idxs))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mg-match") as ex:
+        futures = [ex.submit(lambda i: func(i, load(i)), i) for i in idxs]
+        try:
+            for k, fut in enumerate(futures):
+                check_cancelled()
+                yield fut.result()
+                report_progress((k + 1) / len(idxs), message)
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
 def template_match(dataset: Dataset, template: Dataset | None = None, *,
                    template_size: Annotated[int, Range(3, 10000), Units("px")] = 16,
                    threshold: Annotated[float, Range(-1.0, 1.0), Step(0.05)] = 0.5,
@@ -403,10 +847,17 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
                    ) -> tuple[Dataset, Table]:
     """Find copies of a template by normalised cross-correlation.
 
-    Uses ``skimage.feature.match_template`` (zero-mean normalised cross-correlation, −1 to 1)
-    with the template centred on each pixel (``pad_input=True``), so the correlation map has
-    the image's shape and axes. Matches are the local maxima of the map above ``threshold``
-    separated by ``min_distance``, refined to sub-pixel by a 3×3 paraboloid.
+    The correlation map is the zero-mean normalised cross-correlation (−1 to 1) of the
+    template centred on each pixel, the definition of ``skimage.feature.match_template(image,
+    template, pad_input=True, mode="constant")`` (the image is padded with zeros, the map has
+    the image's shape and axes), computed here with real FFTs (the template's spectrum is
+    computed once for a stack) and exact windowed sums for the normalisation. Windows of
+    (numerically) zero variance score 0, as do windows holding a NaN or infinite pixel.
+    Matches are the local maxima of the map above ``threshold`` separated by ``min_distance``
+    (the rules of ``skimage.feature.peak_local_max(exclude_border=False)``: a match is the
+    maximum of its (2·min_distance+1)² neighbourhood; of two equal maxima closer than
+    ``min_distance`` the first in raster order is kept), refined to sub-pixel by a 3×3
+    paraboloid.
 
     Parameters
     ----------
@@ -428,17 +879,18 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
     tuple of (Dataset, Table)
         The float32 correlation map (same axes as ``dataset``) and the matches: ``x``, ``y``
         (pixels, centre of the template), ``x_cal``, ``y_cal``, ``score``; ``frame`` for
-        stacks.
+        stacks. Sorted by frame then decreasing score of the maximum pixel.
     """
     import numpy as np
-    from skimage.feature import match_template, peak_local_max
+
+    from micrographia.frames import cpu_workers
 
     if dataset.signal_dims != 2:
         raise ParameterError("peaks.template_match works on images (two signal axes), got "
                              f"{dataset.signal_dims} signal axes")
-    frames = list(_frames(dataset))
+    shape = tuple(dataset.shape[-2:])
     if template is None:
-        f0 = frames[0][1]
+        f0 = next(_frames(dataset))[1]
         s = min(template_size, *f0.shape)
         r0, c0 = (f0.shape[0] - s) // 2, (f0.shape[1] - s) // 2
         tpl = f0[r0:r0 + s, c0:c0 + s]
@@ -446,34 +898,50 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
         if template.signal_dims != 2:
             raise ParameterError("peaks.template_match: the template must be an image")
         tpl = next(_frames(template))[1]
-    if tpl.shape[0] > frames[0][1].shape[0] or tpl.shape[1] > frames[0][1].shape[1]:
+    if tpl.shape[0] > shape[0] or tpl.shape[1] > shape[1]:
         raise ParameterError(f"peaks.template_match: template {tpl.shape} is larger than the "
-                             f"image {frames[0][1].shape}")
+                             f"image {shape}")
+    if not np.all(np.isfinite(tpl)):
+        raise ParameterError("peaks.template_match: the template has NaN or infinite values")
     if np.ptp(tpl) == 0:
         raise ParameterError("peaks.template_match: the template is constant (no contrast)")
-    ay, ax = dataset.sig_axes
+    nav = tuple(dataset.shape[:-2])
+    n_frames = int(np.prod(nav, dtype=np.int64))
+    # frames of an in-memory stack run in parallel threads (one thread each); a single frame
+    # (or a lazy stack) splits its FFTs and its row blocks over the cores instead
+    threaded = (not dataset.is_lazy and not dataset.on_gpu
+                and min(cpu_workers(), n_frames) > 1)
+    plan = _NCCPlan(shape, tpl, threads=1 if threaded else cpu_workers())
+    d = max(int(min_distance), 1)
+
     out = np.empty(dataset.shape, np.float32)
-    cols: dict[str, list[Any]] = {k: [] for k in ("frame", "x", "y", "x_cal", "y_cal",
-                                                   "score")}
-    nav = dataset.shape[:-2]
-    for (n, frame), idx in zip(frames, np.ndindex(*nav)):
-        cc = match_template(frame, tpl, pad_input=True, mode="constant")
-        cc = np.nan_to_num(cc, nan=0.0, posinf=0.0, neginf=0.0)
-        out[idx] = cc
-        pk = peak_local_max(cc, min_distance=min_distance, threshold_abs=threshold,
-                            exclude_border=False)
-        rows, cs = pk[:, 0], pk[:, 1]
-        if len(pk):
-            dy, dx, val = _refine_paraboloid(_window_stack(cc, rows, cs, 1))
+
+    def one(idx: tuple[int, ...], frame: Any) -> tuple[Any, ...]:
+        ws = plan.work()
+        padded = ws.get("map")
+        if padded is None:  # the map with -inf around it, for the maximum filter
+            padded = ws["map"] = np.empty((shape[0] + 2 * d, shape[1] + 2 * d))
+            padded[:d] = padded[d + shape[0]:] = -np.inf
+            padded[:, :d] = padded[:, d + shape[1]:] = -np.inf
+        cc = padded[d:d + shape[0], d:d + shape[1]]
+        _ncc_frame(frame, plan, cc, out[idx])
+        rows, cs = _spaced_maxima(padded, d, threshold, plan.threads)
+        if len(rows):
+            dy, dx, val = _paraboloid_at(padded, d, rows, cs)
         else:
             dy = dx = val = np.zeros(0)
-        x, y = cs + dx, rows + dy
-        cols["frame"].extend([n] * len(pk))
+        return cs + dx, rows + dy, np.minimum(val, 1.0)
+
+    ay, ax = dataset.sig_axes
+    cols: dict[str, list[Any]] = {k: [] for k in ("frame", "x", "y", "x_cal", "y_cal",
+                                                   "score")}
+    for n, (x, y, score) in enumerate(_match_frames(one, dataset, threaded)):
+        cols["frame"].extend([n] * len(x))
         cols["x"].extend(x)
         cols["y"].extend(y)
         cols["x_cal"].extend(ax.offset + ax.scale * x)
         cols["y_cal"].extend(ay.offset + ay.scale * y)
-        cols["score"].extend(np.minimum(val, 1.0))
+        cols["score"].extend(score)
     if not nav:
         del cols["frame"]
     columns = {k: np.asarray(v, dtype=np.int64 if k == "frame" else np.float64)
