@@ -7,8 +7,8 @@ Run from the repository root::
 
 Each row times one call of ``mg.run(op, dataset, ...)`` (validation, provenance and result
 checking included) and the peer code written as its documentation shows, on the same array in
-the same process: best of N, ratio ``peer / ours`` (> 1: we are faster). Where the results
-should agree they are checked before timing. Nothing here is a test.
+the same process, called alternately: best of N, ratio ``peer / ours`` (> 1: we are faster).
+Where the results should agree they are checked before timing. Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -16,24 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _common import best_of_pair  # benchmarks/ is on sys.path when run as a script
 
 import micrographia as mg
-
-
-def best_of(fn: Callable[[], Any], n: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _disks(size: int, n: int, seed: int = 0) -> np.ndarray:
@@ -89,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
              check: Callable[[Any, Any], None] | None = None) -> None:
         if check is not None:
             check(ours(), peer())
-        t_ours = best_of(ours, n)
-        t_peer = best_of(peer, n)
+        t_ours, t_peer = best_of_pair(ours, peer, n)  # alternating calls
         rows.append((name, t_ours, peer_name, t_peer))
         print(f"  {name:<36} ours {t_ours * 1e3:9.1f} ms   {peer_name:<44} "
               f"{t_peer * 1e3:9.1f} ms   ratio {t_peer / t_ours:6.2f}", flush=True)
@@ -186,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     case(f"peaks.find {sp.shape[0]}², gaussian fit", "peak_local_max + curve_fit per peak",
          lambda: mg.run("peaks.find", dsp, min_distance=5, refine="gaussian"), peer_fit)
     tpl = sp[100:117, 100:117]
-    case(f"template_match {sp.shape[0]}², 17² template", "match_template(pad_input=True)",
-         lambda: mg.run("peaks.template_match", dsp, mg.from_array(tpl)),
+    dtpl = mg.from_array(tpl)
+    case(f"template_match {sp.shape[0]}², 17² template", "match_template + peak_local_max",
+         lambda: mg.run("peaks.template_match", dsp, dtpl),
+         lambda: peak_local_max(match_template(sp, tpl, pad_input=True, mode="constant"),
+                                min_distance=5, threshold_abs=0.5, exclude_border=False))
+    case(f"template_match {sp.shape[0]}², 17² template", "match_template alone (map only)",
+         lambda: mg.run("peaks.template_match", dsp, dtpl),
          lambda: match_template(sp, tpl, pad_input=True, mode="constant"))
 
     # -- restore --------------------------------------------------------------------------
