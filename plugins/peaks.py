@@ -689,6 +689,56 @@ def _ncc_frame(x: Any, plan: _NCCPlan, out: Any, out32: Any = None) -> None:
             out32[hit] = 0.0
 
 
+def _ncc_frame_xp(x: Any, t_spec: Any, tshape: tuple[int, int],
+                  fshape: tuple[int, int]) -> Any:
+    """Compute the correlation map of :func:`_ncc_frame` for a frame on the GPU, in float64.
+
+    Same definition and rules (zero padding, shift by about the mean, flat windows and
+    windows with a non-finite pixel give 0, clipped to [−1, 1]); the window sums are direct
+    sums along each axis (``cupyx.scipy.ndimage.correlate1d`` with a box of ones: no running
+    sums, so no cancellation), the numerator a real FFT correlation with ``t_spec``, the
+    conjugate spectrum of the zero-mean template divided by its norm, of shape ``fshape``.
+    """
+    import cupy as xp
+
+    from micrographia.backend import ndimage_namespace
+
+    ndi = ndimage_namespace(x)
+    mm, nn = x.shape
+    m, n = tshape
+    a, b = m // 2, n // 2
+    x = x.astype(xp.float64)
+    finite = xp.isfinite(x)
+    all_finite = bool(finite.all())
+    if all_finite:
+        shift = float(x[::7, ::7].mean())
+    else:
+        if not bool(finite.any()):
+            return xp.zeros((mm, nn))
+        shift = float(x[finite].mean())
+        x = xp.where(finite, x, shift)
+    p = xp.full((mm + m - 1, nn + n - 1), -shift)
+    p[a:a + mm, b:b + nn] = x - shift
+
+    def window_sums(v: Any) -> Any:
+        # scipy's box of length k centred on index i covers i - k//2 .. i - k//2 + k - 1, so
+        # the window starting at r is the one centred on r + k//2 (odd and even k)
+        s = ndi.correlate1d(v, xp.ones(m), axis=0, mode="constant")[a:a + mm]
+        return ndi.correlate1d(s, xp.ones(n), axis=1, mode="constant")[:, b:b + nn]
+
+    s1 = window_sums(p)
+    s2 = window_sums(p * p)
+    var = s2 - s1 * s1 / (m * n)
+    den = xp.sqrt(xp.where(var <= 1e-12 * s2, xp.inf, var))
+    num = xp.fft.irfft2(xp.fft.rfft2(p, s=fshape) * t_spec, s=fshape)[:mm, :nn]
+    cc = xp.clip(num / den, -1.0, 1.0)
+    if not all_finite:
+        bad = xp.zeros(p.shape)
+        bad[a:a + mm, b:b + nn] = ~finite
+        cc[window_sums(bad) > 0] = 0.0
+    return cc
+
+
 def _thin_ties(rows: Any, cols: Any, vals: Any, spacing: int) -> Any:
     """Keep-mask of maxima sorted by decreasing value: drop those closer than ``spacing``.
 
@@ -913,8 +963,14 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
                 and min(cpu_workers(), n_frames) > 1)
     plan = _NCCPlan(shape, tpl, threads=1 if threaded else cpu_workers())
     d = max(int(min_distance), 1)
+    gpu = dataset.on_gpu and not dataset.is_lazy
+    if gpu:  # the map on the device; the few maxima are searched on the host
+        import cupy
 
-    out = np.empty(dataset.shape, np.float32)
+        out = cupy.empty(dataset.shape, cupy.float32)
+        t_spec = cupy.asarray(plan.spec)
+    else:
+        out = np.empty(dataset.shape, np.float32)
 
     def one(idx: tuple[int, ...], frame: Any) -> tuple[Any, ...]:
         ws = plan.work()
@@ -924,7 +980,12 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
             padded[:d] = padded[d + shape[0]:] = -np.inf
             padded[:, :d] = padded[:, d + shape[1]:] = -np.inf
         cc = padded[d:d + shape[0], d:d + shape[1]]
-        _ncc_frame(frame, plan, cc, out[idx])
+        if gpu:
+            dev = _ncc_frame_xp(frame, t_spec, plan.tshape, plan.fshape)
+            out[idx] = dev
+            cc[...] = dev.get()
+        else:
+            _ncc_frame(frame, plan, cc, out[idx])
         rows, cs = _spaced_maxima(padded, d, threshold, plan.threads)
         if len(rows):
             dy, dx, val = _paraboloid_at(padded, d, rows, cs)
@@ -935,7 +996,20 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
     ay, ax = dataset.sig_axes
     cols: dict[str, list[Any]] = {k: [] for k in ("frame", "x", "y", "x_cal", "y_cal",
                                                    "score")}
-    for n, (x, y, score) in enumerate(_match_frames(one, dataset, threaded)):
+    if gpu:
+        from micrographia.tasks import check_cancelled, report_progress
+
+        def device_frames() -> Any:
+            idxs = list(np.ndindex(*nav))
+            for k, idx in enumerate(idxs):
+                check_cancelled()
+                yield one(idx, dataset.data[idx])
+                report_progress((k + 1) / len(idxs), "matching the template")
+
+        results = device_frames()
+    else:
+        results = _match_frames(one, dataset, threaded)
+    for n, (x, y, score) in enumerate(results):
         cols["frame"].extend([n] * len(x))
         cols["x"].extend(x)
         cols["y"].extend(y)
@@ -959,4 +1033,4 @@ def micrographia_register(registry):  # noqa: ANN001, ANN201, D103
     registry.add(find, id="peaks.find", title="Find peaks…", menu="Analyze/Peaks",
                  kinds=("signal2d",), dtypes="iuf", gpu=True)
     registry.add(template_match, id="peaks.template_match", title="Template matching…",
-                 menu="Analyze/Peaks", kinds=("signal2d",), dtypes="iuf")
+                 menu="Analyze/Peaks", kinds=("signal2d",), dtypes="iuf", gpu=True)

@@ -264,3 +264,57 @@ def test_exact_on_a_high_dynamic_range_image():
     exact = (wz * t0).sum(axis=(2, 3)) / np.sqrt((wz ** 2).sum(axis=(2, 3)) * (t0 ** 2).sum())
     ours, _ = _map(img, tpl)
     np.testing.assert_allclose(ours, exact, atol=2e-7)
+
+
+# -- the GPU path, on the host/device-strict numpy stand-in for cupy (tests/_fake_cupy.py) ----
+def _gpu_and_cpu(monkeypatch, img, tpl, **kw):
+    """Run the op with the device setting on the GPU stand-in, then on the CPU."""
+    from _fake_cupy import install
+
+    from micrographia import settings
+    from micrographia.compute import execute
+
+    install(monkeypatch)
+    op = mg.operation("peaks.template_match")
+    inputs = (mg.from_array(img), mg.from_array(tpl))
+    bound = op.bind(inputs, kw)
+    out = {}
+    for device in ("gpu", "cpu"):
+        monkeypatch.setenv("MICROGRAPHIA_DEVICE", device)
+        settings.reset_cache()
+        result, notes = execute(op, inputs, bound)
+        assert notes == [], notes  # the GPU branch ran, no fallback
+        out[device] = result
+    return out["gpu"], out["cpu"]
+
+
+@pytest.mark.parametrize("tshape", [(11, 11), (8, 6)])
+def test_gpu_path_equals_cpu_with_flat_and_non_finite_regions(monkeypatch, tshape):
+    img = _spots((90, 110), [(30, 40), (60.4, 90.7), (1.3, 70), (64, 108.6)],
+                 background=1000.0, noise=2.0, seed=4)
+    img[:, :12] = 0.0  # exactly zero
+    img[70:88, 20:60] = 1234.5  # exactly constant
+    img[40, 15] = np.nan
+    img[5, 100] = np.inf
+    tpl = _spots(tshape, [((tshape[0] - 1) / 2, (tshape[1] - 1) / 2)], background=1000.0)
+    (gmap, gtab), (cmap, ctab) = _gpu_and_cpu(monkeypatch, img, tpl, threshold=0.6,
+                                              min_distance=4)
+    g, c = gmap.numpy(), cmap.numpy()
+    assert g.dtype == c.dtype == np.float32
+    np.testing.assert_allclose(g, c, atol=1e-6)
+    assert np.array_equal(g == 0.0, c == 0.0)  # the same flat and non-finite windows
+    assert len(gtab) == len(ctab) >= 2
+    for col in ctab.columns:
+        np.testing.assert_allclose(gtab[col], ctab[col], atol=1e-6)
+
+
+def test_gpu_path_on_a_stack(monkeypatch):
+    rng = np.random.default_rng(8)
+    frames = [_spots((64, 72), rng.uniform(8, 56, (5, 2)), noise=1.0, seed=k) for k in range(3)]
+    tpl = _spots((9, 9), [(4, 4)])
+    (gmap, gtab), (cmap, ctab) = _gpu_and_cpu(monkeypatch, np.stack(frames), tpl,
+                                              threshold=0.7)
+    np.testing.assert_allclose(gmap.numpy(), cmap.numpy(), atol=1e-6)
+    assert list(gtab["frame"]) == list(ctab["frame"]) and len(ctab) >= 12
+    np.testing.assert_allclose(gtab["x"], ctab["x"], atol=1e-6)
+    np.testing.assert_allclose(gtab["y"], ctab["y"], atol=1e-6)
