@@ -245,8 +245,9 @@ def test_mask_ops_pass_the_shared_parity_check(gpu_calls, monkeypatch, op_id):
     check_gpu_equals_cpu(op_id, monkeypatch, samples=_masks())
 
 
-def test_watershed_template_match_and_inpaint_stay_on_the_cpu(gpu_calls, monkeypatch):
-    for op_id in ("segment.watershed", "peaks.template_match", "restore.inpaint"):
+def test_watershed_and_inpaint_stay_on_the_cpu(gpu_calls, monkeypatch):
+    # (peaks.template_match has a GPU path: tests/test_template_match.py)
+    for op_id in ("segment.watershed", "restore.inpaint"):
         assert not mg.operation(op_id).gpu
     _set_device(monkeypatch, "gpu")
     m = _masks()[0]
