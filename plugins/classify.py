@@ -12,6 +12,11 @@ on the frame as float64 and stored as float32: the intensity itself and, for eve
 normalised), difference of Gaussians (``G(s) - G(1.6 s)``), the two Hessian eigenvalues
 (``s²``-normalised), the two eigenvalues of the structure tensor (gradients at 1 px,
 integrated over ``s``) and the local standard deviation over a Gaussian window ``s``.
+
+The operation computes the features in bands of rows (:func:`band_features`, with a halo of
+rows that makes them equal, bit for bit, to the whole frame's), so its memory is bounded by
+:data:`BAND_BYTES` whatever the frame size: only the painted pixels' features are kept for
+training, and every band is classified as soon as its features are computed.
 """
 
 from __future__ import annotations
@@ -27,8 +32,18 @@ OP_ID = "segment.pixel_classifier"
 PER_SIGMA = ("gaussian", "gradient", "log", "dog", "hessian_max", "hessian_min",
              "structure_max", "structure_min", "local_std")
 MAX_LABEL = 255
-#: Features of training frames kept in memory for the classification pass (bytes).
-CACHE_BYTES = 1 << 30
+#: Memory budget (bytes) of one band of rows: its features and the filter temporaries.
+#: Features are computed, and pixels classified, band by band, so the memory the operation
+#: needs does not grow with the frame size (see :func:`band_height`).
+BAND_BYTES = 192 << 20
+#: Features of training frames kept in memory for the classification pass (bytes, all
+#: frames together); only frames whose whole features fit are kept, larger ones are
+#: computed again, band by band.
+CACHE_BYTES = 256 << 20
+# float64 arrays alive at once in _features, per slab row (the band and its halo) and per
+# band row (measured with tracemalloc; see band_height)
+_SLAB_TEMPS = 8
+_BAND_TEMPS = 10
 
 
 # -- strokes -------------------------------------------------------------------------------
@@ -200,6 +215,9 @@ def feature_names(sigmas: Sequence[float]) -> list[str]:
 def pixel_features(frame: Any, sigmas: Sequence[float]) -> Any:
     """Compute the multi-scale features of every pixel of a 2-D frame.
 
+    The whole frame is filtered at once; :func:`band_features` gives the same numbers, bit
+    for bit, for a band of rows with bounded memory.
+
     Parameters
     ----------
     frame : array_like
@@ -213,45 +231,168 @@ def pixel_features(frame: Any, sigmas: Sequence[float]) -> Any:
         float32 array ``(rows, columns, 1 + 9 * len(sigmas))``; see :func:`feature_names`.
     """
     import numpy as np
-    from scipy import ndimage as ndi
 
     f = np.asarray(frame, dtype=np.float64)
+    return _features(f, sigmas, 0, f.shape[0])
+
+
+def feature_halo(sigmas: Sequence[float]) -> int:
+    """Return how many rows beyond a band the features of the band depend on.
+
+    Every filter of :func:`pixel_features` reaches ``int(4 * sigma + 0.5)`` rows (the radius
+    of :func:`scipy.ndimage.gaussian_filter1d` with ``truncate=4``); the difference of
+    Gaussians reaches the radius at ``1.6 * sigma``, and the structure tensor smooths products
+    of ``sigma = 1`` gradients, so its two radii add up.
+
+    Parameters
+    ----------
+    sigmas : sequence of float
+        Gaussian scales in pixels.
+
+    Returns
+    -------
+    int
+        The halo in rows.
+    """
+    r1 = _radius(1.0)
+    return max(max(_radius(s) + r1, _radius(1.6 * float(s))) for s in sigmas)
+
+
+def band_features(frame: Any, sigmas: Sequence[float], start: int, stop: int,
+                  out: Any = None) -> Any:
+    """Compute the features of the rows ``start:stop`` of a 2-D frame.
+
+    Only the band and :func:`feature_halo` rows on either side of it are filtered (full
+    width), and a band that reaches the top or bottom of the frame within its halo includes
+    that edge, so every filter sees the same input as on the whole frame: the result equals
+    ``pixel_features(frame, sigmas)[start:stop]`` bit for bit.
+
+    Parameters
+    ----------
+    frame : array_like
+        2-D image (any real dtype).
+    sigmas : sequence of float
+        Gaussian scales in pixels.
+    start, stop : int
+        First row and the row after the last one, ``0 <= start < stop <= rows``.
+    out : numpy.ndarray, optional
+        float32 array ``(stop - start, columns, 1 + 9 * len(sigmas))`` to write into.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array ``(stop - start, columns, 1 + 9 * len(sigmas))`` (``out`` if given).
+    """
+    import numpy as np
+
+    ny = int(np.shape(frame)[0])
+    start, stop = int(start), int(stop)
+    if not 0 <= start < stop <= ny:
+        raise ValueError(f"rows {start}:{stop} are not a band of a frame of {ny} rows")
+    halo = feature_halo(sigmas)
+    a, b = max(0, start - halo), min(ny, stop + halo)
+    f = np.asarray(frame[a:b], dtype=np.float64)
+    return _features(f, sigmas, start - a, stop - a, out)
+
+
+def band_height(shape: Sequence[int], sigmas: Sequence[float],
+                budget: int | None = None) -> int:
+    """Return the number of rows per band that keeps features and temporaries in a budget.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        ``(rows, columns)`` of a frame.
+    sigmas : sequence of float
+        Gaussian scales in pixels.
+    budget : int, optional
+        Bytes for one band's features and filter temporaries (default :data:`BAND_BYTES`).
+
+    Returns
+    -------
+    int
+        Rows per band, 1 to ``rows``. When the halo rows alone exceed the budget (very
+        large sigmas on wide frames), the band gets the rows the budget allows without its
+        halo (up to the halo's height), and the halo's memory comes on top of the budget.
+    """
+    ny, nx = int(shape[0]), int(shape[1])
+    budget = BAND_BYTES if budget is None else int(budget)
     nf = 1 + len(PER_SIGMA) * len(sigmas)
-    out = np.empty(f.shape + (nf,), np.float32)
-    out[..., 0] = f
-    g1 = ndi.gaussian_filter1d
+    halo = feature_halo(sigmas)
+    per_band_row = nx * (4 * nf + 8 * _BAND_TEMPS)
+    per_slab_row = nx * 8 * _SLAB_TEMPS
+    h = (budget - 2 * halo * per_slab_row) // (per_band_row + per_slab_row)
+    if h < halo:
+        h = max(h, min(halo, budget // (per_band_row + per_slab_row)), 1)
+    return int(max(1, min(ny, h)))
+
+
+def _radius(sigma: float) -> int:
+    """Radius of scipy.ndimage's Gaussian filters (``truncate=4``)."""
+    return int(4.0 * float(sigma) + 0.5)
+
+
+def _features(f: Any, sigmas: Sequence[float], lo: int, hi: int, out: Any = None) -> Any:
+    """Features of the rows ``lo:hi`` of the float64 slab ``f``.
+
+    The row (axis 0) passes filter the whole slab; the column passes and everything after
+    them only the rows ``lo:hi``, with the same operations in the same order as
+    ``ndi.gaussian_filter`` on the slab (rows first, then columns), so the numbers are those
+    of the whole slab.
+    """
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    def g1(a: Any, s: float, axis: int, order: int) -> Any:
+        return ndi.gaussian_filter1d(a, s, axis=axis, order=order, mode="reflect")
+
+    def smooth(a: Any, s: float) -> Any:  # == ndi.gaussian_filter(a, s)[lo:hi]
+        return g1(g1(a, s, 0, 0)[lo:hi], s, 1, 0)
+
+    nf = 1 + len(PER_SIGMA) * len(sigmas)
+    if out is None:
+        out = np.empty((hi - lo, f.shape[1], nf), np.float32)
+    out[..., 0] = f[lo:hi]
     gy = ndi.gaussian_filter(f, 1.0, order=(1, 0), mode="reflect")
     gx = ndi.gaussian_filter(f, 1.0, order=(0, 1), mode="reflect")
     gyy, gxy, gxx = gy * gy, gx * gy, gx * gx
+    del gy, gx
     f2 = f * f
     k = 1
     for s in sigmas:
         s = float(s)
         # Gaussian derivatives sharing their first (row) pass: the same operations, in the
-        # same order, as ndi.gaussian_filter(f, s, order=(i, j))
-        rows = [g1(f, s, axis=0, order=i, mode="reflect") for i in range(3)]
-        g = g1(rows[0], s, axis=1, order=0, mode="reflect")
-        dr = g1(rows[1], s, axis=1, order=0, mode="reflect")
-        dc = g1(rows[0], s, axis=1, order=1, mode="reflect")
-        hrr = g1(rows[2], s, axis=1, order=0, mode="reflect")
-        hcc = g1(rows[0], s, axis=1, order=2, mode="reflect")
-        hrc = g1(rows[1], s, axis=1, order=1, mode="reflect")
+        # same order, as ndi.gaussian_filter(f, s, order=(i, j)); one row pass at a time
+        rows = g1(f, s, 0, 0)[lo:hi]
+        g = g1(rows, s, 1, 0)
+        dc = g1(rows, s, 1, 1)
+        hcc = g1(rows, s, 1, 2)
+        rows = g1(f, s, 0, 1)[lo:hi]
+        dr = g1(rows, s, 1, 0)
+        hrc = g1(rows, s, 1, 1)
+        rows = g1(f, s, 0, 2)[lo:hi]
+        hrr = g1(rows, s, 1, 0)
         del rows
         out[..., k] = g
         out[..., k + 1] = np.hypot(dr, dc)
+        del dr, dc
         out[..., k + 2] = (hrr + hcc) * s * s
-        out[..., k + 3] = g - ndi.gaussian_filter(f, 1.6 * s, mode="reflect")
+        out[..., k + 3] = g - smooth(f, 1.6 * s)
         half_tr, root = _eig2(hrr, hrc, hcc)
+        del hrr, hrc, hcc
         out[..., k + 4] = (half_tr + root) * s * s
         out[..., k + 5] = (half_tr - root) * s * s
-        arr = ndi.gaussian_filter(gyy, s, mode="reflect")
-        arc = ndi.gaussian_filter(gxy, s, mode="reflect")
-        acc = ndi.gaussian_filter(gxx, s, mode="reflect")
+        arr = smooth(gyy, s)
+        arc = smooth(gxy, s)
+        acc = smooth(gxx, s)
         half_tr, root = _eig2(arr, arc, acc)
+        del arr, arc, acc
         out[..., k + 6] = half_tr + root
         out[..., k + 7] = half_tr - root
-        var = ndi.gaussian_filter(f2, s, mode="reflect") - g * g
+        del half_tr, root
+        var = smooth(f2, s) - g * g
         out[..., k + 8] = np.sqrt(np.maximum(var, 0.0))
+        del var, g
         k += len(PER_SIGMA)
     return out
 
@@ -296,7 +437,8 @@ def pixel_classifier(dataset: Dataset, *,
     n_jobs=-1)``, which then classifies every pixel of every frame. With the same strokes
     and options the result is the same, bit for bit (training is seeded and predictions are
     made in fixed pixel blocks). On a stack the strokes of all frames train one classifier,
-    applied to each frame.
+    applied to each frame. Features are computed in bands of rows, so memory stays bounded
+    on large frames; the result does not depend on the band height.
 
     Parameters
     ----------
@@ -369,21 +511,43 @@ def pixel_classifier(dataset: Dataset, *,
                              "different classes")
     n_frames = int(np.prod(nav, dtype=np.int64))
 
-    # training set: the features of the painted pixels, frame by frame; the features of the
-    # first training frames are kept (up to CACHE_BYTES, at least one frame) for classifying
+    # features are computed in bands of rows (bounded memory, see band_height); the same
+    # numbers as on the whole frame, so the result does not depend on the band height
+    ny, nx = sig
+    nf = 1 + len(PER_SIGMA) * len(sigmas)
+    rows_per_band = band_height(sig, sigmas)
+    bands = [(r0, min(r0 + rows_per_band, ny)) for r0 in range(0, ny, rows_per_band)]
+    frame_bytes = ny * nx * nf * 4
+
+    # training set: the features of the painted pixels, band by band (bands without strokes
+    # are skipped); the whole features of training frames are kept for classifying while
+    # they fit in CACHE_BYTES
     xs, ys = [], []
     cache: dict[int, Any] = {}
     cached = 0
-    for k in frames:
+    n_train = len(frames)
+    for i, k in enumerate(frames):
         check_cancelled()
-        feats = pixel_features(_frame(dataset, k), sigmas)
-        m = painted[k] > 0
-        xs.append(feats[m])
-        ys.append(painted[k][m])
-        if not cache or cached + feats.nbytes <= CACHE_BYTES:
-            cache[k] = feats
-            cached += feats.nbytes
-        del feats
+        img = _frame(dataset, k)
+        lab = painted[k]
+        keep = cached + frame_bytes <= CACHE_BYTES
+        whole = np.empty(sig + (nf,), np.float32) if keep else None
+        for r0, r1 in bands:
+            m = lab[r0:r1] > 0
+            if whole is None and not m.any():
+                continue
+            check_cancelled()
+            feats = band_features(img, sigmas, r0, r1,
+                                  out=None if whole is None else whole[r0:r1])
+            xs.append(feats[m])
+            ys.append(lab[r0:r1][m])
+            del feats
+            report_progress(0.5 * (i + r1 / ny) / n_train / (n_frames + 1),
+                            "computing training features")
+        if whole is not None:
+            cache[k] = whole
+            cached += frame_bytes
+        del img, whole
     report_progress(0.5 / (n_frames + 1), "training the random forest")
     try:
         from sklearn.ensemble import RandomForestClassifier
@@ -393,6 +557,7 @@ def pixel_classifier(dataset: Dataset, *,
     clf = RandomForestClassifier(n_estimators=int(n_estimators), max_depth=max_depth,
                                  random_state=int(seed), n_jobs=-1)
     clf.fit(np.concatenate(xs), np.concatenate(ys))
+    del xs, ys
     clf.n_jobs = 1  # prediction is split into fixed blocks below: order-independent sums
     classes = np.asarray(clf.classes_, dtype=np.int32)
     n_cls = len(classes)
@@ -406,20 +571,28 @@ def pixel_classifier(dataset: Dataset, *,
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mg-pixclf") as ex:
         for k in range(n_frames):
             check_cancelled()
-            feats = cache.pop(k, None)
-            if feats is None:
-                feats = pixel_features(_frame(dataset, k), sigmas)
-            feats = feats.reshape(-1, feats.shape[-1])
-            starts = range(0, feats.shape[0], block)
-            probs = list(ex.map(lambda i, f=feats: clf.predict_proba(f[i:i + block]), starts))
-            p = np.concatenate(probs).astype(np.float32)
+            whole = cache.pop(k, None)
+            img = _frame(dataset, k) if whole is None else None
             idx = np.unravel_index(k, nav) if nav else ()
-            idx = tuple(int(i) for i in idx)
-            if want_p:
-                out[idx] = np.moveaxis(p.reshape(sig + (n_cls,)), -1, 0)
-            else:
-                out[idx] = classes[np.argmax(p, axis=1)].reshape(sig)
-            report_progress((k + 2) / (n_frames + 1), "classifying")
+            dest = out[tuple(int(i) for i in idx)]
+            for r0, r1 in bands:
+                check_cancelled()
+                feats = (whole[r0:r1] if whole is not None
+                         else band_features(img, sigmas, r0, r1))
+                feats = feats.reshape(-1, nf)
+                # predictions in fixed blocks of the band's pixels: each pixel's
+                # probabilities are its own trees' votes, whatever the block or band
+                starts = range(0, feats.shape[0], block)
+                probs = list(ex.map(lambda j, f=feats: clf.predict_proba(f[j:j + block]),
+                                    starts))
+                p = np.concatenate(probs).astype(np.float32)
+                del probs, feats
+                if want_p:
+                    dest[:, r0:r1] = np.moveaxis(p.reshape((r1 - r0, nx, n_cls)), -1, 0)
+                else:
+                    dest[r0:r1] = classes[np.argmax(p, axis=1)].reshape(r1 - r0, nx)
+                report_progress((k + 1 + r1 / ny) / (n_frames + 1), "classifying")
+            del whole, img
 
     from micrographia.dataset import Axis, thaw
 
