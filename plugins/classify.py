@@ -15,7 +15,8 @@ integrated over ``s``) and the local standard deviation over a Gaussian window `
 
 The operation computes the features in bands of rows (:func:`band_features`, with a halo of
 rows that makes them equal, bit for bit, to the whole frame's), so its memory is bounded by
-:data:`BAND_BYTES` whatever the frame size: only the painted pixels' features are kept for
+:data:`BAND_BYTES` (times the number of cores while the training features are computed,
+one band per core) whatever the frame size: only the painted pixels' features are kept for
 training, and every band is classified as soon as its features are computed.
 """
 
@@ -526,24 +527,34 @@ def pixel_classifier(dataset: Dataset, *,
     cache: dict[int, Any] = {}
     cached = 0
     n_train = len(frames)
+    workers = max(1, cpu_workers())
     for i, k in enumerate(frames):
         check_cancelled()
         img = _frame(dataset, k)
         lab = painted[k]
         keep = cached + frame_bytes <= CACHE_BYTES
         whole = np.empty(sig + (nf,), np.float32) if keep else None
-        for r0, r1 in bands:
-            m = lab[r0:r1] > 0
-            if whole is None and not m.any():
-                continue
-            check_cancelled()
+        todo = [(r0, r1) for r0, r1 in bands if whole is not None or (lab[r0:r1] > 0).any()]
+
+        def painted_features(band: tuple[int, int], img: Any = img, lab: Any = lab,
+                             whole: Any = whole) -> tuple[Any, Any]:
+            r0, r1 = band
             feats = band_features(img, sigmas, r0, r1,
                                   out=None if whole is None else whole[r0:r1])
-            xs.append(feats[m])
-            ys.append(lab[r0:r1][m])
-            del feats
-            report_progress(0.5 * (i + r1 / ny) / n_train / (n_frames + 1),
-                            "computing training features")
+            m = lab[r0:r1] > 0
+            return feats[m], lab[r0:r1][m]
+
+        # bands in parallel threads (scipy.ndimage releases the GIL), a few at a time so that
+        # memory stays bounded; results in band order, so the training set does not depend
+        # on the threads
+        for j in range(0, len(todo), workers):
+            check_cancelled()  # (the task's cancel flag is not visible in the pool's threads)
+            with concurrent.futures.ThreadPoolExecutor(workers) as tx:
+                for x, y in tx.map(painted_features, todo[j:j + workers]):
+                    xs.append(x)
+                    ys.append(y)
+            report_progress(0.5 * (i + todo[min(j + workers, len(todo)) - 1][1] / ny)
+                            / n_train / (n_frames + 1), "computing training features")
         if whole is not None:
             cache[k] = whole
             cached += frame_bytes
