@@ -7,7 +7,8 @@ Run (no display needed)::
 What is timed (best of N after one warm-up call, in one process, ours and the peer one after
 the other on the same data and with the same repaint):
 
-* **cold start**: a fresh Python process per run.  Ours runs
+* **cold start**: a fresh Python process per run (with bytecode caching allowed, as for an
+  installed app; an unmeasured first run of each writes the ``.pyc`` files).  Ours runs
   ``MainWindow(record=True, interactive=False)`` (temporary session/config folders), shows it
   and opens ``resources/examples/drift_series.hspy`` (24×256×256 uint16) with
   ``MainWindow.open``; the peer loads the same array with h5py and shows it in
@@ -138,7 +139,10 @@ def cold_start(script: str, runs: int) -> dict[str, list[float]]:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
                    MICROGRAPHIA_CONFIG_DIR=str(Path(tmp) / "cfg"),
                    MICROGRAPHIA_SESSION_DIR=str(Path(tmp) / "sessions"))
-        for _ in range(runs + 1):  # the first run warms the OS file cache
+        # an installed app has its modules' bytecode cached, as pip caches the peer's; a
+        # source checkout run with PYTHONDONTWRITEBYTECODE would compile ours at every start
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for _ in range(runs + 1):  # the first run warms the OS file cache (and writes .pyc)
             t_wall0 = time.time()
             p0 = time.perf_counter()
             proc = subprocess.run([sys.executable, str(path), str(EXAMPLE)], env=env,
