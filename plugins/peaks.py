@@ -33,35 +33,46 @@ def _frames(dataset: Dataset) -> Any:
         yield n, np.asarray(to_numpy(f), dtype=np.float64)
 
 
-def _map_frames_threaded(func: Any, dataset: Dataset, message: str) -> Any:
-    """Yield ``(flat index, func(frame))`` in order; in-memory stacks use a thread per core."""
+def _map_frames_threaded(func: Any, dataset: Dataset, message: str, *,
+                         dtype: Any = "float64", threaded: bool = True,
+                         device: bool | None = None) -> Any:
+    """Yield ``(flat index, func(index, frame))`` for every frame, in order.
+
+    ``device`` (default: the dataset is on the GPU) keeps frames on the device, one after the
+    other; otherwise frames are numpy arrays, of ``dtype`` (None: their own), and the frames
+    of an in-memory stack run in a thread per core when ``threaded`` (lazy frames are
+    computed one at a time). Checks cancellation and reports progress between frames.
+    """
     import numpy as np
 
+    from micrographia.backend import to_numpy
     from micrographia.frames import cpu_workers
     from micrographia.tasks import check_cancelled, report_progress
 
-    nav = tuple(dataset.shape[:-2])
-    n = int(np.prod(nav, dtype=np.int64))
-    if dataset.on_gpu:  # frames stay on the device (float64, as on the CPU), one after the other
-        for k, idx in enumerate(np.ndindex(*nav)):
-            check_cancelled()
-            yield k, func(dataset.data[idx].astype(np.float64))
-            report_progress((k + 1) / n, message)
-        return
+    data = dataset.data
+    idxs = list(np.ndindex(*dataset.shape[:-2]))
+    n = len(idxs)
+    on_device = dataset.on_gpu if device is None else device
+
+    def load(idx: tuple[int, ...]) -> Any:
+        f = data[idx]
+        if on_device:  # (frames of lazy device data stay lazy, as before)
+            return f if dtype is None else f.astype(dtype)
+        if hasattr(f, "compute"):
+            f = f.compute()
+        return np.asarray(to_numpy(f), dtype=dtype)
+
     workers = min(cpu_workers(), n)
-    if dataset.is_lazy or workers <= 1:
-        for k, frame in _frames(dataset):
+    if on_device or dataset.is_lazy or not threaded or workers <= 1:
+        for k, idx in enumerate(idxs):
             check_cancelled()
-            yield k, func(frame)
+            yield k, func(idx, load(idx))
             report_progress((k + 1) / n, message)
         return
     import concurrent.futures
 
-    data = dataset.data
-    idxs = list(np.ndindex(*nav))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mg-frames") as ex:
-        futures = [ex.submit(lambda i: func(np.asarray(data[i], dtype=np.float64)), i)
-                   for i in idxs]
+        futures = [ex.submit(lambda i: func(i, load(i)), i) for i in idxs]
         try:
             for k, fut in enumerate(futures):
                 check_cancelled()
@@ -377,7 +388,7 @@ def find(dataset: Dataset, *,
         res.update(x=x, y=y, intensity=np.asarray(inten, np.float64))
         return res
 
-    for n, res in _map_frames_threaded(one, dataset, "finding peaks"):
+    for n, res in _map_frames_threaded(lambda idx, f: one(f), dataset, "finding peaks"):
         cols["frame"].extend([n] * len(res["x"]))
         cols["x_cal"].extend(ax.offset + ax.scale * res["x"])
         cols["y_cal"].extend(ay.offset + ay.scale * res["y"])
@@ -847,49 +858,6 @@ def _paraboloid_at(padded: Any, d: int, rows: Any, cols: Any) -> tuple[Any, Any,
     return dy, dx, val
 
 
-def _match_frames(func: Any, dataset: Dataset, threaded: bool) -> Any:
-    """Yield ``func(idx, frame)`` for every frame in order (numpy frames, their own dtype).
-
-    In-memory stacks run in a thread per core when ``threaded``; lazy frames are computed one
-    at a time, device frames copied to the host. Checks cancellation, reports progress.
-    """
-    import numpy as np
-
-    from micrographia.backend import to_numpy
-    from micrographia.frames import cpu_workers
-    from micrographia.tasks import check_cancelled, report_progress
-
-    data = dataset.data
-    idxs = list(np.ndindex(*dataset.shape[:-2]))
-
-    def load(idx: tuple[int, ...]) -> Any:
-        f = data[idx]
-        if hasattr(f, "compute"):
-            f = f.compute()
-        return np.asarray(to_numpy(f))
-
-    message = "matching the template"
-    if not threaded:
-        for k, idx in enumerate(idxs):
-            check_cancelled()
-            yield func(idx, load(idx))
-            report_progress((k + 1) / len(idxs), message)
-        return
-    import concurrent.futures
-
-    workers = min(cpu_workers(), len(idxs))
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mg-match") as ex:
-        futures = [ex.submit(lambda i: func(i, load(i)), i) for i in idxs]
-        try:
-            for k, fut in enumerate(futures):
-                check_cancelled()
-                yield fut.result()
-                report_progress((k + 1) / len(idxs), message)
-        finally:
-            for fut in futures:
-                fut.cancel()
-
-
 def template_match(dataset: Dataset, template: Dataset | None = None, *,
                    template_size: Annotated[int, Range(3, 10000), Units("px")] = 16,
                    threshold: Annotated[float, Range(-1.0, 1.0), Step(0.05)] = 0.5,
@@ -996,20 +964,9 @@ def template_match(dataset: Dataset, template: Dataset | None = None, *,
     ay, ax = dataset.sig_axes
     cols: dict[str, list[Any]] = {k: [] for k in ("frame", "x", "y", "x_cal", "y_cal",
                                                    "score")}
-    if gpu:
-        from micrographia.tasks import check_cancelled, report_progress
-
-        def device_frames() -> Any:
-            idxs = list(np.ndindex(*nav))
-            for k, idx in enumerate(idxs):
-                check_cancelled()
-                yield one(idx, dataset.data[idx])
-                report_progress((k + 1) / len(idxs), "matching the template")
-
-        results = device_frames()
-    else:
-        results = _match_frames(one, dataset, threaded)
-    for n, (x, y, score) in enumerate(results):
+    results = _map_frames_threaded(one, dataset, "matching the template", dtype=None,
+                                   threaded=threaded, device=gpu)
+    for n, (x, y, score) in results:
         cols["frame"].extend([n] * len(x))
         cols["x"].extend(x)
         cols["y"].extend(y)
