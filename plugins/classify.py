@@ -528,37 +528,37 @@ def pixel_classifier(dataset: Dataset, *,
     cached = 0
     n_train = len(frames)
     workers = max(1, cpu_workers())
-    for i, k in enumerate(frames):
-        check_cancelled()
-        img = _frame(dataset, k)
-        lab = painted[k]
-        keep = cached + frame_bytes <= CACHE_BYTES
-        whole = np.empty(sig + (nf,), np.float32) if keep else None
-        todo = [(r0, r1) for r0, r1 in bands if whole is not None or (lab[r0:r1] > 0).any()]
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="mg-pixfeat") as tx:
+        for i, k in enumerate(frames):
+            check_cancelled()
+            img = _frame(dataset, k)
+            lab = painted[k]
+            keep = cached + frame_bytes <= CACHE_BYTES
+            whole = np.empty(sig + (nf,), np.float32) if keep else None
+            todo = [(r0, r1) for r0, r1 in bands if whole is not None or (lab[r0:r1] > 0).any()]
 
-        def painted_features(band: tuple[int, int], img: Any = img, lab: Any = lab,
-                             whole: Any = whole) -> tuple[Any, Any]:
-            r0, r1 = band
-            feats = band_features(img, sigmas, r0, r1,
-                                  out=None if whole is None else whole[r0:r1])
-            m = lab[r0:r1] > 0
-            return feats[m], lab[r0:r1][m]
+            def painted_features(band: tuple[int, int], img: Any = img, lab: Any = lab,
+                                 whole: Any = whole) -> tuple[Any, Any]:
+                r0, r1 = band
+                feats = band_features(img, sigmas, r0, r1,
+                                      out=None if whole is None else whole[r0:r1])
+                m = lab[r0:r1] > 0
+                return feats[m], lab[r0:r1][m]
 
-        # bands in parallel threads (scipy.ndimage releases the GIL), a few at a time so that
-        # memory stays bounded; results in band order, so the training set does not depend
-        # on the threads
-        for j in range(0, len(todo), workers):
-            check_cancelled()  # (the task's cancel flag is not visible in the pool's threads)
-            with concurrent.futures.ThreadPoolExecutor(workers) as tx:
+            # bands in parallel threads (scipy.ndimage releases the GIL), a few at a time so that
+            # memory stays bounded; results in band order, so the training set does not depend
+            # on the threads
+            for j in range(0, len(todo), workers):
+                check_cancelled()  # (the task's cancel flag is not visible in the pool's threads)
                 for x, y in tx.map(painted_features, todo[j:j + workers]):
                     xs.append(x)
                     ys.append(y)
-            report_progress(0.5 * (i + todo[min(j + workers, len(todo)) - 1][1] / ny)
-                            / n_train / (n_frames + 1), "computing training features")
-        if whole is not None:
-            cache[k] = whole
-            cached += frame_bytes
-        del img, whole
+                report_progress(0.5 * (i + todo[min(j + workers, len(todo)) - 1][1] / ny)
+                                / n_train / (n_frames + 1), "computing training features")
+            if whole is not None:
+                cache[k] = whole
+                cached += frame_bytes
+            del img, whole
     report_progress(0.5 / (n_frames + 1), "training the random forest")
     try:
         from sklearn.ensemble import RandomForestClassifier
